@@ -1,0 +1,77 @@
+r"""Equal-width histogram discretisation of codes (disentanglement_lib's ``_histogram_discretize``).
+
+For latent :math:`j` with sample range :math:`[a_j, b_j]` and :math:`B` bins, the left edges are
+:math:`e_i = i\,\delta_j + a_j`, :math:`\delta_j = (b_j - a_j)/B`, :math:`i = 0..B-1` (``np.histogram``'s
+``linspace`` edges; a constant latent gets the range :math:`[a_j - 1/2, a_j + 1/2]`), and
+
+.. math::
+    \mathrm{bin}(z) = \#\{i : e_i \le z\} \in \{1, \dots, B\},
+
+which is ``np.digitize(z, edges[:-1])``: the maximum lands in bin :math:`B`, the minimum in bin 1.
+
+Two codings: :func:`histogram_bins` is the numpy reference; :func:`histogram_bins_fast` is jitted JAX
+and returns the same integers (float64; the product :math:`i\,\delta_j` is kept apart from the sum
+so that XLA cannot contract it into a fused multiply-add).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jaxtyping import Float, Int
+
+from ._x64 import require_x64
+
+NUM_BINS = 20
+"""disentanglement_lib's ``discretizer.num_bins`` for MIG (unsupervised_study_v1)."""
+
+
+def histogram_bins(codes: Float[np.ndarray, "n m"], num_bins: int = NUM_BINS) -> Int[np.ndarray, "n m"]:
+    """Bin index in ``1..num_bins`` of every code, per latent (numpy reference).
+
+    Args:
+        codes: float codes, one column per latent.
+        num_bins: number of equal-width bins over each latent's sample range.
+
+    Returns:
+        ``int64 (n, m)`` bin indices.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    out = np.empty(codes.shape, dtype=np.int64)
+    for j in range(codes.shape[1]):
+        edges = np.histogram(codes[:, j], num_bins)[1]
+        out[:, j] = np.digitize(codes[:, j], edges[:-1])
+    return out
+
+
+def histogram_bins_fast(codes: Float[np.ndarray | Array, "n m"], num_bins: int = NUM_BINS) -> Int[Array, "n m"]:
+    """Bin index in ``1..num_bins`` of every code, per latent (JAX; equal to :func:`histogram_bins`).
+
+    Needs ``jax_enable_x64``.
+
+    Args:
+        codes: codes, one column per latent (computed in float64).
+        num_bins: number of equal-width bins over each latent's sample range.
+
+    Returns:
+        ``int32 (n, m)`` bin indices.
+    """
+    require_x64()
+    return _bins(jnp.asarray(codes, dtype=jnp.float64), num_bins)
+
+
+@functools.partial(jax.jit, static_argnames=("num_bins",))
+def _bins(codes: Float[Array, "n m"], num_bins: int) -> Int[Array, "n m"]:
+    lo = jnp.min(codes, axis=0)
+    hi = jnp.max(codes, axis=0)
+    constant = lo == hi
+    lo = jnp.where(constant, lo - 0.5, lo)
+    hi = jnp.where(constant, hi + 0.5, hi)
+    step = (hi - lo) / num_bins
+    offsets = jax.lax.optimization_barrier(jnp.arange(num_bins, dtype=codes.dtype)[:, None] * step[None, :])
+    edges = offsets + lo[None, :]  # (num_bins, m) left edges
+    return jnp.sum(codes[:, None, :] >= edges[None, :, :], axis=1, dtype=jnp.int32)
