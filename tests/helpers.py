@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from linvae._tolerance import Tol
@@ -33,3 +35,17 @@ def assert_stationary(grads, scale, tol: Tol, what: str = "gradient") -> None:
     s = np.sqrt(sum(float(np.sum(np.asarray(x) ** 2)) for x in scale))
     bound = tol.atol + tol.rtol * (1.0 + s)
     assert np.isfinite(g) and g <= bound, f"{what}: ||grad|| = {g:.3e} > {bound:.3e} ({tol.why})"
+
+
+def objective_grad(prob, s, beta, lam):
+    """Autodiff gradient of L_lambda-beta at a state, w.r.t. (B, Sigma_W, A, Sigma_Z); jitted once per shape."""
+    return _objective_grad(*(jnp.asarray(x) for x in s[:4]), prob.Sigma_Y, beta, lam)
+
+
+def _make_objective_grad():
+    from linvae import numeric as nm
+
+    return jax.jit(jax.grad(nm.objective, argnums=(0, 1, 2, 3)))
+
+
+_objective_grad = _make_objective_grad()

@@ -189,8 +189,10 @@ def _as_key(key) -> Array:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _warn_degenerate(betas, lams) -> None:
+def _warn_degenerate(betas, lams, variant: Variant) -> None:
     """One warning per call for the degenerate β ≤ 1 regimes of D1 (THEORY.md §3.10)."""
+    if variant.decoder != "full":
+        return
     notes = []
     if any(b < 1 for b in betas):
         notes.append("beta < 1: the loss is unbounded below; the map runs to its cap or diverges")
@@ -293,7 +295,7 @@ def alternating(
         B0, W0 = jax.vmap(lambda k: random_init(k, n, m))(keys)
     else:
         B0, W0 = random_init(_as_key(key), n, m)
-    _warn_degenerate([beta], [lam])
+    _warn_degenerate([beta], [lam], variant)
     run = lambda b, w: _run(prob.Sigma_Y, _sigma_y_inv(prob), beta, lam, b, w, tol, max_sweeps, variant)  # noqa: E731
     for _ in range(B0.ndim - 2):
         run = jax.vmap(run)
@@ -335,7 +337,7 @@ def alternating_grid(
     if B0.ndim != 3:
         raise ValueError(f"init must be batched: B0 of shape (k, m, n); got {B0.shape}")
     if warn:
-        _warn_degenerate(betas, lams)
+        _warn_degenerate(betas, lams, variant)
     Sy, Syi = prob.Sigma_Y, _sigma_y_inv(prob)
     run = lambda b, lam, B, W: _run(Sy, Syi, b, lam, B, W, tol, max_sweeps, variant)  # noqa: E731
     run = jax.vmap(run, in_axes=(None, None, 0, 0))

@@ -15,6 +15,7 @@ Theorems: ``population-loss`` (T1), ``matrix-gradients`` (T2).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -91,10 +92,16 @@ def losses(prob: Problem, st: State, beta, lam=0.0) -> Losses:
     Theorem: population-loss
     """
     beta, lam = check_beta_lam(beta, lam)
-    fn = lambda B, W, A, Z: loss_terms(prob.Sigma_Y, B, W, A, Z, beta, lam)  # noqa: E731
-    for _ in range(st.B.ndim - 2):
+    params = [jnp.asarray(x, jnp.float64) for x in st[:4]]
+    return _batched_losses(prob.Sigma_Y, *params, beta, lam, params[0].ndim - 2)
+
+
+@functools.partial(jax.jit, static_argnums=(7,))
+def _batched_losses(Sigma_Y, B, W, A, Z, beta, lam, batch_dims: int) -> Losses:
+    fn = lambda B, W, A, Z: loss_terms(Sigma_Y, B, W, A, Z, beta, lam)  # noqa: E731
+    for _ in range(batch_dims):
         fn = jax.vmap(fn)
-    return fn(*(jnp.asarray(x, jnp.float64) for x in st[:4]))
+    return fn(B, W, A, Z)
 
 
 class Gradients(NamedTuple):
@@ -166,4 +173,7 @@ def gradients(prob: Problem, st: State, beta, lam=0.0, variant: Variant = D1) ->
     """
     beta, lam = check_beta_lam(beta, lam)
     args = [jnp.asarray(x, jnp.float64) for x in st[:4]]
-    return gradients_closed_form(prob.Sigma_Y, *args, beta, lam, variant)
+    return _gradients_jit(prob.Sigma_Y, *args, beta, lam, variant)
+
+
+_gradients_jit = jax.jit(gradients_closed_form, static_argnames=("variant",))
