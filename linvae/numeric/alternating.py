@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from linvae.numeric._linalg import fro, inv_spd, solve_spd, sym
+from linvae.numeric._linalg import fro, inv_spd, inv_spd_small, solve_spd, sym
 from linvae.numeric._precision import float64
 from linvae.numeric._validation import as_finite_array, check_beta_lam, check_latent_dim, check_spd
 from linvae.numeric.loss import sigma_x
@@ -73,16 +73,17 @@ def decoder_block(Sigma_Y: Array, B: Array, Sigma_W: Array, variant: Variant = D
     return A, Sigma_Z
 
 
-def _encoder_from_NA(A: Array, NA: Array, beta, variant: Variant) -> tuple[Array, Array]:
+def _encoder_from_NA(A: Array, NA: Array, beta, variant: Variant, inverse=inv_spd):
+    """``(B, Sigma_W, Sigma_W^{-1})`` of the encoder block from ``N A``; ``inverse`` inverts an SPD matrix."""
     m = A.shape[-1]
     H = sym(A.T @ NA)
     M = beta * jnp.eye(m, dtype=A.dtype) + H
-    B = solve_spd(M, NA.T)
+    Mi = inverse(M)
+    B = Mi @ NA.T
     if variant.encoder == "full":
-        Sigma_W = beta * inv_spd(M)
-    else:
-        Sigma_W = jnp.diag(beta / (beta + jnp.diagonal(H)))
-    return B, Sigma_W
+        return B, beta * Mi, M / beta
+    d = beta + jnp.diagonal(H)
+    return B, jnp.diag(beta / d), jnp.diag(d / beta)
 
 
 def encoder_block(A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1) -> tuple[Array, Array]:
@@ -91,67 +92,96 @@ def encoder_block(A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1) ->
     Theorem: encoder-block
     """
     NA = solve_spd(Sigma_Z, A) + 2.0 * lam * A
-    return _encoder_from_NA(A, NA, beta, variant)
-
-
-def _encoder_in_map(
-    Sigma_Y_inv: Array, B: Array, Sigma_W: Array, A: Array, Sigma_Z: Array, beta, lam, variant: Variant
-) -> tuple[Array, Array]:
-    """The encoder block inside the map, where the decoder is the exact block of ``(B, Sigma_W)``.
-
-    For D1 the decoder precision is :math:`\\Sigma_Z^{-1} = \\Sigma_Y^{-1} + B^\\top\\Sigma_W^{-1}B` (the second
-    Woodbury form of §3.3), so :math:`\\Sigma_Z^{-1}A` costs O(n^2 m) instead of an (n, n) factorisation.
-    """
-    if variant.decoder == "full":
-        PA = Sigma_Y_inv @ A + B.T @ solve_spd(Sigma_W, B @ A)
-    else:
-        PA = A / Sigma_Z[0, 0]
-    return _encoder_from_NA(A, PA + 2.0 * lam * A, beta, variant)
+    return _encoder_from_NA(A, NA, beta, variant)[:2]
 
 
 # ---------------------------------------------------------------------------------------------------
-# The map, run to the published stopping rule
+# The map, run to the published stopping rule, in the eigenbasis of Sigma_Y
 # ---------------------------------------------------------------------------------------------------
+#
+# Inside the map every quantity is carried in the eigenbasis of Sigma_Y = U diag(mu) U^T:
+# B~ = B U, A~ = U^T A, Sigma~_Z = U^T Sigma_Z U. Frobenius norms are invariant under U, so the published
+# stopping rule is unchanged. There Sigma_Y is diagonal, the decoder covariance is the low-rank update
+# Sigma~_Z = diag(mu) - A~ S^T with S = diag(mu) B~^T, and its precision is the second Woodbury form
+# diag(1/mu) + B~^T Sigma_W^{-1} B~ (THEORY.md §3.3). Every step then costs O(n m^2) instead of O(n^2 m)
+# or O(n^3); (n, n) matrices appear only when the final state is rotated back.
 
 
 class _Carry(NamedTuple):
-    B: Array
+    Bt: Array  # (m, n) encoder mean map in the eigenbasis
     Sigma_W: Array
-    A: Array
-    Sigma_Z: Array
+    Sigma_W_inv: Array  # carried: the encoder block yields it exactly as M / beta
+    At: Array  # (n, m) last decoder mean map in the eigenbasis
+    S: Array  # (n, m) diag(mu) B~^T of the encoder that produced At
+    s2: Array  # isotropic decoder variance (D2/D3); unused for D1
     sweeps: Array
     done: Array
     delta: Array
 
 
+def _lowrank_change(dA: Array, dS: Array, A0: Array, S1: Array) -> Array:
+    """``||A1 S1^T - A0 S0^T||_F`` for ``A1 = A0 + dA``, ``S1 = S0 + dS`` through (m, m) Gram matrices.
+
+    ``A1 S1^T - A0 S0^T = dA S1^T + A0 dS^T``; every term of its squared norm is a product of the small
+    differences, so no large terms cancel.
+    """
+    t1 = jnp.sum((S1.T @ S1) * (dA.T @ dA))
+    t2 = jnp.sum((dS.T @ dS) * (A0.T @ A0))
+    t3 = jnp.sum((dA.T @ A0) * (S1.T @ dS))
+    return jnp.sqrt(jnp.maximum(t1 + t2 + 2.0 * t3, 0.0))
+
+
 @functools.partial(jax.jit, static_argnames=("variant",))
-def _run(Sigma_Y, Sigma_Y_inv, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
-    n, m = Sigma_Y.shape[-1], B0.shape[-2]
-    dt = Sigma_Y.dtype
-    A_init = jnp.zeros((n, m), dt)
-    Z_init = jnp.zeros((n, n), dt)
+def _run(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
+    n, m = mu.shape[0], B0.shape[-2]
+    dt = mu.dtype
+    sum_mu = jnp.sum(mu)
 
     def body(c: _Carry) -> _Carry:
-        A1, Z1 = decoder_block(Sigma_Y, c.B, c.Sigma_W, variant)
-        d_dec = jnp.maximum(fro(A1 - c.A), fro(Z1 - c.Sigma_Z))
+        # Decoder block: A~ = S Sigma_X^{-1}, Sigma~_Z = diag(mu) - A~ S^T (or its isotropic version).
+        S1 = mu[:, None] * c.Bt.T
+        A1 = S1 @ inv_spd_small(c.Bt @ S1 + c.Sigma_W)
+        dA = A1 - c.At
+        if variant.decoder == "full":
+            dZ = _lowrank_change(dA, S1 - c.S, c.At, S1)
+            s2 = c.s2
+        elif variant.decoder == "isotropic":
+            s2 = (sum_mu - jnp.sum(A1 * S1)) / n
+            dZ = jnp.sqrt(n) * jnp.abs(s2 - c.s2)
+        else:
+            s2, dZ = c.s2, jnp.zeros((), dt)
+        d_dec = jnp.maximum(fro(dA), dZ)
         dec_stop = (c.sweeps > 0) & (d_dec <= tol)
-        B1, W1 = _encoder_in_map(Sigma_Y_inv, c.B, c.Sigma_W, A1, Z1, beta, lam, variant)
-        d_enc = jnp.maximum(fro(B1 - c.B), fro(W1 - c.Sigma_W))
+        # Encoder block with N A~ = Sigma~_Z^{-1} A~ + 2 lam A~.
+        if variant.decoder == "full":
+            PA = A1 / mu[:, None] + c.Bt.T @ (c.Sigma_W_inv @ (c.Bt @ A1))
+        else:
+            PA = A1 / s2
+        B1, W1, Wi1 = _encoder_from_NA(A1, PA + 2.0 * lam * A1, beta, variant, inv_spd_small)
+        d_enc = jnp.maximum(fro(B1 - c.Bt), fro(W1 - c.Sigma_W))
         enc_stop = d_enc <= tol
         # Stopping at the decoder half-step keeps the encoder that produced this decoder.
-        B_next = jnp.where(dec_stop, c.B, B1)
-        W_next = jnp.where(dec_stop, c.Sigma_W, W1)
-        done = dec_stop | enc_stop
+        Bt = jnp.where(dec_stop, c.Bt, B1)
+        W = jnp.where(dec_stop, c.Sigma_W, W1)
+        Wi = jnp.where(dec_stop, c.Sigma_W_inv, Wi1)
         delta = jnp.where(dec_stop, d_dec, jnp.maximum(d_dec, d_enc))
-        return _Carry(B_next, W_next, A1, Z1, c.sweeps + 1, done, delta)
+        return _Carry(Bt, W, Wi, A1, S1, s2, c.sweeps + 1, dec_stop | enc_stop, delta)
 
     def cond(c: _Carry) -> Array:
         return (~c.done) & (c.sweeps < max_sweeps) & jnp.isfinite(c.delta)
 
-    c0 = _Carry(B0, Sigma_W0, A_init, Z_init, jnp.asarray(0, jnp.int32), jnp.asarray(False),
+    s2_0 = jnp.asarray(variant.sigma_d2 if variant.decoder == "fixed" else 0.0, dt)
+    zeros = jnp.zeros((n, m), dt)
+    c0 = _Carry(B0 @ U, Sigma_W0, inv_spd(Sigma_W0), zeros, zeros, s2_0, jnp.asarray(0, jnp.int32), jnp.asarray(False),
                 jnp.asarray(0.0, dt))
     c = jax.lax.while_loop(cond, body, c0)
-    return State(c.B, c.Sigma_W, c.A, c.Sigma_Z, c.sweeps, c.done & jnp.isfinite(c.delta), c.delta)
+    if variant.decoder == "full":
+        Zt = sym(jnp.diag(mu) - c.At @ c.S.T)
+        Sigma_Z = sym(U @ Zt @ U.T)
+    else:
+        Sigma_Z = c.s2 * jnp.eye(n, dtype=dt)
+    finite = jnp.isfinite(c.delta)
+    return State(c.Bt @ U.T, c.Sigma_W, U @ c.At, Sigma_Z, c.sweeps, c.done & finite, c.delta)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -239,10 +269,6 @@ def _initial_dims(prob: Problem, m, init) -> int:
     return check_latent_dim(m if m is not None else jnp.shape(init[0])[-2], n)
 
 
-def _sigma_y_inv(prob: Problem) -> Array:
-    return sym((prob.U / prob.mu[None, :]) @ prob.U.T)
-
-
 def _check_run_options(tol, max_sweeps) -> None:
     if not (float(tol) > 0):
         raise ValueError(f"tol must be > 0; got {tol}")
@@ -296,7 +322,7 @@ def alternating(
     else:
         B0, W0 = random_init(_as_key(key), n, m)
     _warn_degenerate([beta], [lam], variant)
-    run = lambda b, w: _run(prob.Sigma_Y, _sigma_y_inv(prob), beta, lam, b, w, tol, max_sweeps, variant)  # noqa: E731
+    run = lambda b, w: _run(prob.mu, prob.U, beta, lam, b, w, tol, max_sweeps, variant)  # noqa: E731
     for _ in range(B0.ndim - 2):
         run = jax.vmap(run)
     st = run(B0, W0)
@@ -338,8 +364,7 @@ def alternating_grid(
         raise ValueError(f"init must be batched: B0 of shape (k, m, n); got {B0.shape}")
     if warn:
         _warn_degenerate(betas, lams, variant)
-    Sy, Syi = prob.Sigma_Y, _sigma_y_inv(prob)
-    run = lambda b, lam, B, W: _run(Sy, Syi, b, lam, B, W, tol, max_sweeps, variant)  # noqa: E731
+    run = lambda b, lam, B, W: _run(prob.mu, prob.U, b, lam, B, W, tol, max_sweeps, variant)  # noqa: E731
     run = jax.vmap(run, in_axes=(None, None, 0, 0))
     run = jax.vmap(run, in_axes=(None, 0, None, None))
     run = jax.vmap(run, in_axes=(0, None, None, None))

@@ -15,6 +15,7 @@ Constructors (all validate their input and raise ``ValueError`` naming the bad a
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -218,6 +219,7 @@ class _Replay:
     adamw_Sigma_W0: np.ndarray  # (num_inits, m, m)
 
 
+@functools.cache
 def _replay(n: int) -> _Replay:
     """Replay the published script's global NumPy stream up to and including size ``n``.
 

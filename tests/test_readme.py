@@ -1,0 +1,25 @@
+"""The README's Quick start holds exactly two commands, and CI runs the second one verbatim."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quick_start_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Quick start$(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert section, "README.md needs a '## Quick start' section"
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", section.group(1), re.S)]
+
+
+def test_quick_start_has_two_commands():
+    cmds = quick_start_commands()
+    assert len(cmds) == 2 and all("\n" not in c for c in cmds)
+    assert "python -m linvae.figures" in cmds[0]
+    assert "pytest" in cmds[1]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert quick_start_commands()[1] in ci
