@@ -2,7 +2,8 @@ r"""Calibration of the dSprites replica against frames of the official animation
 
 The reference animation (``dsprites.gif``, 320 frames of real dSprites images) carries no labels, so
 each frame is matched to the replica's grid: for every (shape, scale, orientation) the replica's
-sprite centroid fixes the position classes up to one step, and the candidate with the highest
+sprite centroid fixes the position classes up to rounding (the two neighbours of the estimate on
+each axis), and the candidate with the highest
 intersection over union
 
 .. math::
@@ -65,7 +66,10 @@ class Match:
 
 
 def reference_dir() -> Path:
-    """Folder of the official sample animations: ``$LINVAE_REFERENCE`` or ``<repo>/../shared/data/reference``."""
+    """Folder of the official sample animations.
+
+    ``$LINVAE_REFERENCE`` if set, else ``<repo>/../shared/data/reference`` (a source checkout).
+    """
     env = os.environ.get("LINVAE_REFERENCE")
     if env:
         return Path(env)
@@ -110,6 +114,7 @@ def _templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _render_jit = jax.jit(sprite.render)
+_render_shape_jit = jax.jit(sprite.render_shape, static_argnums=2)
 
 
 @jax.jit
@@ -121,7 +126,7 @@ def _iou(frames: Array, candidates: Array) -> Array:
     return inter.astype(jnp.float32) / jnp.maximum(union, 1).astype(jnp.float32)
 
 
-def match_frames(masks: np.ndarray, *, chunk: int = 4096) -> Match:
+def match_frames(masks: np.ndarray, *, chunk: int = 2048) -> Match:
     """Match each reference mask to its best replica image on the dSprites grid.
 
     Args:
@@ -133,7 +138,7 @@ def match_frames(masks: np.ndarray, *, chunk: int = 4096) -> Match:
     """
     base, area, offset = _templates()
     ii, jj = np.mgrid[0 : sprite.CANVAS, 0 : sprite.CANVAS] + 0.5
-    steps = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)])
+    steps = np.array([(a, b) for a in (0, 1) for b in (0, 1)])
     cand_factors, cand_frame = [], []
     kept = []
     for f, mask in enumerate(masks):
@@ -143,7 +148,7 @@ def match_frames(masks: np.ndarray, *, chunk: int = 4096) -> Match:
         kept.append(f)
         centroid = np.array([(mask * jj).sum() / a, (mask * ii).sum() / a])
         ok = np.abs(area - a) <= _AREA_SLACK * a
-        pos = np.rint((centroid[None, :] - offset[ok] - 16.0) / _POS_STEP).astype(np.int32)
+        pos = np.floor((centroid[None, :] - offset[ok] - 16.0) / _POS_STEP).astype(np.int32)
         pos = (pos[:, None, :] + steps[None, :, :]).reshape(-1, 2)
         fac = np.concatenate([np.repeat(base[ok], len(steps), axis=0), pos], axis=-1)
         valid = np.all((pos >= 0) & (pos < 32), axis=-1)
@@ -151,17 +156,20 @@ def match_frames(masks: np.ndarray, *, chunk: int = 4096) -> Match:
         cand_frame.append(np.full(int(valid.sum()), len(kept) - 1))
     factors = np.concatenate(cand_factors).astype(np.int32)
     owner = np.concatenate(cand_frame)
+    by_shape = np.argsort(factors[:, 0], kind="stable")
+    factors, owner = factors[by_shape], owner[by_shape]
     frames = masks[np.asarray(kept, dtype=np.int64)]
     table = jnp.asarray(sprite.heart_table())
     ious = np.empty(len(factors), np.float32)
-    for start in range(0, len(factors), chunk):
-        fac = factors[start : start + chunk]
-        pad = chunk - len(fac)
-        fac_p = np.concatenate([fac, np.repeat(fac[:1], pad, axis=0)]) if pad else fac
-        own = owner[start : start + chunk]
-        own_p = np.concatenate([own, np.repeat(own[:1], pad)]) if pad else own
-        val = _iou(jnp.asarray(frames[own_p]), _render_jit(jnp.asarray(fac_p), table))
-        ious[start : start + len(fac)] = np.asarray(val)[: len(fac)]
+    for shape in range(DSPRITES.sizes[0]):
+        (rows,) = np.nonzero(factors[:, 0] == shape)
+        for start in range(0, len(rows), chunk):
+            sel = rows[start : start + chunk]
+            # Pad to a fixed chunk so that each shape compiles once.
+            sel_p = np.concatenate([sel, np.repeat(sel[:1], chunk - len(sel))])
+            images = _render_shape_jit(jnp.asarray(factors[sel_p]), table, shape)
+            val = _iou(jnp.asarray(frames[owner[sel_p]]), images)
+            ious[sel] = np.asarray(val)[: len(sel)]
     best_iou = np.full(len(kept), -1.0)
     best = np.zeros((len(kept), 5), np.int32)
     order = np.lexsort((-ious, owner))
