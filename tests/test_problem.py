@@ -99,6 +99,12 @@ BAD = [
     (lambda: nm.losses(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1), -2.0),
      "beta must be > 0"),
     (lambda: nm.Variant(decoder="fixed"), "needs a finite sigma_d2"),
+    (lambda: nm.losses(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1)._replace(
+        Sigma_W=-np.eye(1)), 2.0), "state Sigma_W must be symmetric positive definite"),
+    (lambda: nm.information(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1)._replace(
+        B=np.full((1, 2), np.nan))), "state B must be finite"),
+    (lambda: nm.losses(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([3.0, 2.0, 1.0]), 1), 2.0),
+     "state B must have shape"),
     (lambda: nm.Variant(decoder="bernoulli"), "decoder must be"),
 ]
 

@@ -23,3 +23,13 @@ def test_quick_start_has_two_commands():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert quick_start_commands()[1] in ci
+
+
+def test_readme_python_example_runs_and_prints_what_it_says(capsys):
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README.md should hold a Python example"
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    gap, mi, formula = (float(x) for x in capsys.readouterr().out.split())
+    assert abs(gap) < 1e-9
+    assert round(mi, 4) == round(formula, 4) == 8.7288

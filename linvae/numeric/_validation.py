@@ -69,3 +69,33 @@ def check_latent_dim(m, n: int) -> int:
     if isinstance(m, bool) or int(m) != m or not 1 <= int(m) <= n:
         raise ValueError(f"m (latent dimension) must be an integer in [1, n] = [1, {n}]; got {m}")
     return int(m)
+
+
+def check_state(st, n: int) -> None:
+    """Validate a (possibly batched) state against the data dimension ``n``.
+
+    Shapes ``B (..., m, n)``, ``Sigma_W (..., m, m)``, ``A (..., n, m)``, ``Sigma_Z (..., n, n)``; all finite;
+    both covariances SPD. Skipped for traced values (inside ``jit``/``vmap``).
+    """
+    import jax
+
+    names = ("B", "Sigma_W", "A", "Sigma_Z")
+    arrays = st[:4]
+    if any(isinstance(x, jax.core.Tracer) for x in arrays):
+        return
+    B, W, A, Z = (np.asarray(x, dtype=np.float64) for x in arrays)
+    if B.ndim < 2 or B.shape[-1] != n:
+        raise ValueError(f"state B must have shape (..., m, n) with n = {n}; got {B.shape}")
+    lead, m = B.shape[:-2], B.shape[-2]
+    expected = {"Sigma_W": lead + (m, m), "A": lead + (n, m), "Sigma_Z": lead + (n, n)}
+    for name, x in zip(names[1:], (W, A, Z), strict=True):
+        if x.shape != expected[name]:
+            raise ValueError(f"state {name} must have shape {expected[name]}; got {x.shape}")
+    for name, x in zip(names, (B, W, A, Z), strict=True):
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"state {name} must be finite; it contains NaN or inf")
+    for name, x in (("Sigma_W", W), ("Sigma_Z", Z)):
+        try:
+            np.linalg.cholesky(0.5 * (x + np.swapaxes(x, -1, -2)))
+        except np.linalg.LinAlgError:
+            raise ValueError(f"state {name} must be symmetric positive definite") from None

@@ -407,17 +407,17 @@ def escape_rate(rho: float, eta: float, beta: float, tau: float) -> float:
     return 0.5 * t * (math.sqrt((1 - b * Lam) ** 2 + 4 * Lam**2) - (1 + b * Lam))
 
 
-def generalisation_error(op: OrderParams, rho: float) -> Array:
+def generalisation_error(op: OrderParams, rho: float, form: Literal["matrix", "scalar"] = "matrix") -> Array:
     r""":math:`\varepsilon_g = \rho - 2\sqrt\rho\,|\sum_i m_i| + \sum_{ij}Q_{ij}` for a rank-1 teacher (M* = 1).
 
     For M = 1 this is :math:`\frac1N\|\sqrt\rho W_\star - W\|^2` up to the sign of m; for M > 1 it is the
-    official code's column-sum convention (THEORY.md §10.14).
+    official code's column-sum convention (THEORY.md §10.14). ``form="scalar"``: 0-d order parameters
+    (with any leading axes); ``"matrix"``: m of shape (..., M, 1) and Q of shape (..., M, M).
     """
-    m = jnp.asarray(op.m)
-    Q = jnp.asarray(op.Q)
-    msum = m if m.ndim == 0 else jnp.sum(m, axis=(-2, -1))
-    Qsum = Q if Q.ndim == 0 else jnp.sum(Q, axis=(-2, -1))
-    return rho - 2.0 * math.sqrt(rho) * jnp.abs(msum) + Qsum
+    m, Q = jnp.asarray(op.m), jnp.asarray(op.Q)
+    if form == "matrix":
+        m, Q = jnp.sum(m, axis=(-2, -1)), jnp.sum(Q, axis=(-2, -1))
+    return rho - 2.0 * math.sqrt(rho) * jnp.abs(m) + Q
 
 
 def steady_generalisation_error(rho: float, eta: float, beta: float) -> float:
@@ -517,11 +517,11 @@ def annealing_times(
     ts = np.linspace(0.0, float(t1), int(num_times))
     kw = dict(rho=rho, eta=eta, beta=beta, tau=tau, form="scalar")
     base = integrate_ode(op0, ts, **kw)
-    eps_c = np.asarray(generalisation_error(base, rho))
+    eps_c = np.asarray(generalisation_error(base, rho, "scalar"))
     target = float(eps_c[-1])
     band = rel_band * max(abs(target), float(rho))
     eps = np.stack([
-        np.asarray(generalisation_error(integrate_ode(op0, ts, schedule=schedule, gamma=float(g), **kw), rho))
+        np.asarray(generalisation_error(integrate_ode(op0, ts, schedule=schedule, gamma=float(g), **kw), rho, "scalar"))
         for g in gammas
     ])
     times = np.array([_settle_time(ts, e, target, band) for e in eps])

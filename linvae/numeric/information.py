@@ -27,6 +27,7 @@ from jax import Array
 
 from linvae.numeric._linalg import logdet_spd, sym
 from linvae.numeric._precision import float64
+from linvae.numeric._validation import check_state
 from linvae.numeric.loss import sigma_x
 from linvae.numeric.model import State
 from linvae.numeric.problem import Problem
@@ -134,6 +135,7 @@ def information(prob: Problem, st: State) -> Information:
 
     Theorem: water-filling-information, mi-chain, rotation-invariance
     """
+    check_state(st, prob.n)
     B = jnp.asarray(st.B, jnp.float64)
     W = jnp.asarray(st.Sigma_W, jnp.float64)
     m, s = B.shape[-2], prob.s

@@ -25,7 +25,7 @@ from jax import Array
 
 from linvae.numeric._linalg import logdet_spd, solve_spd, sym
 from linvae.numeric._precision import float64
-from linvae.numeric._validation import check_beta_lam
+from linvae.numeric._validation import check_beta_lam, check_state
 from linvae.numeric.model import D1, State, Variant
 from linvae.numeric.problem import Problem
 
@@ -92,6 +92,7 @@ def losses(prob: Problem, st: State, beta, lam=0.0) -> Losses:
     Theorem: population-loss
     """
     beta, lam = check_beta_lam(beta, lam)
+    check_state(st, prob.n)
     params = [jnp.asarray(x, jnp.float64) for x in st[:4]]
     return _batched_losses(prob.Sigma_Y, *params, beta, lam, params[0].ndim - 2)
 
@@ -172,6 +173,7 @@ def gradients(prob: Problem, st: State, beta, lam=0.0, variant: Variant = D1) ->
     Theorem: matrix-gradients
     """
     beta, lam = check_beta_lam(beta, lam)
+    check_state(st, prob.n)
     args = [jnp.asarray(x, jnp.float64) for x in st[:4]]
     return _gradients_jit(prob.Sigma_Y, *args, beta, lam, variant)
 

@@ -22,10 +22,12 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import Array
 from jaxtyping import Float, Int, UInt8
@@ -47,6 +49,16 @@ class GroundTruthData(Protocol):
     def sample_factors(self, key: Array, n: int) -> Int[np.ndarray | Array, "n k"]: ...
 
     def images(self, factors: Int[np.ndarray | Array, "n k"]) -> UInt8[np.ndarray | Array, "n h w c"]: ...
+
+
+def numpy_generator(key: Array) -> np.random.Generator:
+    """A numpy generator seeded by all bits of a JAX key (host-side draws without per-shape compiles).
+
+    Small index draws (which factor to fix, tree seeds) use it: ``jax.random`` compiles once per
+    output shape, which dominates small evaluations.
+    """
+    raw = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    return np.random.default_rng(np.asarray(raw, dtype=np.uint32).ravel().tolist())
 
 
 def encode(
@@ -87,9 +99,13 @@ def sample_factors(data: GroundTruthData, *, key: Array, num_points: int) -> Int
     factors = np.asarray(data.sample_factors(key, num_points)).astype(np.int64)
     sizes = np.asarray(data.factor_sizes)
     if factors.shape != (num_points, sizes.size):
-        raise ValueError(f"sample_factors returned shape {factors.shape}; expected {(num_points, sizes.size)}")
+        raise ValueError(
+            f"sample_factors returned shape {factors.shape}; expected {(num_points, sizes.size)}"
+        )
     if np.any(factors < 0) or np.any(factors >= sizes):
-        raise ValueError(f"sample_factors returned class indices outside 0..factor_sizes-1 = {tuple(sizes - 1)}")
+        raise ValueError(
+            f"sample_factors returned class indices outside 0..factor_sizes-1 = {tuple(sizes - 1)}"
+        )
     return factors
 
 
@@ -125,10 +141,14 @@ def sample_train_test(
     num_train: int,
     num_test: int,
     batch_size: int,
-) -> tuple[Float[np.ndarray, "n m"], Int[np.ndarray, "n k"], Float[np.ndarray, "t m"], Int[np.ndarray, "t k"]]:
+) -> tuple[
+    Float[np.ndarray, "n m"], Int[np.ndarray, "n k"], Float[np.ndarray, "t m"], Int[np.ndarray, "t k"]
+]:
     """Independent train and test sets of codes and factors (the key is split in two)."""
     key_train, key_test = jax.random.split(key)
-    codes, factors = sample_codes(data, representation, key=key_train, num_points=num_train, batch_size=batch_size)
+    codes, factors = sample_codes(
+        data, representation, key=key_train, num_points=num_train, batch_size=batch_size
+    )
     codes_test, factors_test = sample_codes(
         data, representation, key=key_test, num_points=num_test, batch_size=batch_size
     )
@@ -140,7 +160,9 @@ def check_codes_factors(codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndar
     codes = np.asarray(codes, dtype=np.float64)
     factors = np.asarray(factors)
     if codes.ndim != 2 or factors.ndim != 2 or codes.shape[0] != factors.shape[0]:
-        raise ValueError(f"need codes (n, m) and factors (n, K) with the same n; got {codes.shape}, {factors.shape}")
+        raise ValueError(
+            f"need codes (n, m) and factors (n, K) with the same n; got {codes.shape}, {factors.shape}"
+        )
     if not np.all(np.isfinite(codes)):
         raise ValueError("codes contain non-finite values")
     if not np.issubdtype(factors.dtype, np.integer):
@@ -155,3 +177,46 @@ def check_codes_factors(codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndar
 def constant_factors(factors: Int[np.ndarray, "n k"]) -> Int[np.ndarray, " c"]:
     """Indices of the factors that take a single value in this sample (zero plug-in entropy)."""
     return np.flatnonzero(np.array([np.unique(factors[:, k]).size < 2 for k in range(factors.shape[1])]))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FactorObservations:
+    """Ground-truth data whose image of a factor row is the row itself (as disentanglement_lib dummy_data).
+
+    ``images(c)`` is ``c`` as ``uint8 (n, 1, K, 1)``, so :func:`factor_codes` decodes it exactly: the
+    identity representation, against which every metric's oracle is known. Sampling is uniform and
+    independent per factor.
+
+    Attributes:
+        factor_sizes: classes per factor, each at most 256.
+        factor_names: one name per factor (default ``factor_0``, ...).
+    """
+
+    factor_sizes: tuple[int, ...]
+    factor_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.factor_sizes or any(not 1 <= s <= 256 for s in self.factor_sizes):
+            raise ValueError(f"factor sizes must be in 1..256; got {self.factor_sizes}")
+        if not self.factor_names:
+            object.__setattr__(
+                self, "factor_names", tuple(f"factor_{k}" for k in range(len(self.factor_sizes)))
+            )
+        if len(self.factor_names) != len(self.factor_sizes):
+            raise ValueError("one name per factor")
+
+    def sample_factors(self, key: Array, n: int) -> Int[np.ndarray, "n k"]:
+        """``n`` uniform, independent class-index rows (numpy draws seeded by ``key``)."""
+        rng = numpy_generator(key)
+        return rng.integers(0, self.factor_sizes, size=(n, len(self.factor_sizes))).astype(np.int32)
+
+    def images(self, factors: Int[np.ndarray | Array, "n k"]) -> UInt8[np.ndarray, "n 1 k 1"]:
+        """The factor rows themselves, as ``uint8`` single-channel 1-pixel-high images."""
+        factors = np.asarray(factors)
+        return factors.astype(np.uint8).reshape(factors.shape[0], 1, factors.shape[1], 1)
+
+
+def factor_codes(images: UInt8[np.ndarray, "b 1 k 1"]) -> Float[np.ndarray, "b k"]:
+    """The identity representation of :class:`FactorObservations`: the factors as float64 codes."""
+    images = np.asarray(images)
+    return images.reshape(images.shape[0], -1).astype(np.float64)

@@ -28,6 +28,7 @@ from jax import Array
 from jaxtyping import Float, Int
 from sklearn.metrics import mutual_info_score
 
+from ._backend import padded_size
 from ._x64 import require_x64
 from .histogram import histogram_bins, histogram_bins_fast
 
@@ -76,15 +77,30 @@ def _mi_from_counts(counts: Float[Array, "a b"]) -> Float[Array, ""]:
 
 @functools.partial(jax.jit, static_argnames=("num_u", "num_v"))
 def _mi_matrix(
-    u: Int[Array, "n m"], v: Int[Array, "n k"], num_u: int, num_v: int
+    u: Int[Array, "n m"], v: Int[Array, "n k"], weight: Float[Array, " n"], num_u: int, num_v: int
 ) -> Float[Array, "m k"]:
     n, m = u.shape
     k = v.shape[1]
     pair = (jnp.arange(m)[:, None] * k + jnp.arange(k)[None, :])[None]  # (1, m, k)
     flat = (pair * num_u + u[:, :, None]) * num_v + v[:, None, :]
-    counts = jnp.bincount(flat.ravel(), length=m * k * num_u * num_v).reshape(m, k, num_u, num_v)
-    counts = counts.astype(jnp.float64)
-    return jax.vmap(jax.vmap(_mi_from_counts))(counts)
+    weights = jnp.broadcast_to(weight[:, None, None], flat.shape)
+    counts = jnp.bincount(flat.ravel(), weights=weights.ravel(), length=m * k * num_u * num_v)
+    return jax.vmap(jax.vmap(_mi_from_counts))(counts.reshape(m, k, num_u, num_v))
+
+
+def _padded_mi_matrix(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """MI matrix with rows padded by zero-weight samples and label ranges rounded up to powers of two."""
+    n = u.shape[0]
+    pad = padded_size(n) - n
+    weight = np.concatenate([np.ones(n), np.zeros(pad)])
+    u = np.pad(u, ((0, pad), (0, 0)))
+    v = np.pad(v, ((0, pad), (0, 0)))
+    num_u = 1 << int(u.max()).bit_length()
+    num_v = 1 << int(v.max()).bit_length()
+    out = _mi_matrix(
+        jnp.asarray(u, dtype=jnp.int32), jnp.asarray(v, dtype=jnp.int32), jnp.asarray(weight), num_u, num_v
+    )
+    return np.asarray(out, dtype=np.float64)
 
 
 def discrete_mutual_information_fast(
@@ -104,22 +120,14 @@ def discrete_mutual_information_fast(
     require_x64()
     bins = np.asarray(bins, dtype=np.int64)
     factors = np.asarray(factors, dtype=np.int64)
-    out = _mi_matrix(
-        jnp.asarray(bins, dtype=jnp.int32),
-        jnp.asarray(factors, dtype=jnp.int32),
-        int(bins.max()) + 1,
-        int(factors.max()) + 1,
-    )
-    return np.asarray(out, dtype=np.float64)
+    return _padded_mi_matrix(bins, factors)
 
 
 def discrete_entropy_fast(factors: Int[np.ndarray | Array, "n k"]) -> Float[np.ndarray, " k"]:
     """Plug-in entropy of each factor in nats (JAX; equal to :func:`discrete_entropy` to ``ROUNDOFF``)."""
     require_x64()
     factors = np.asarray(factors, dtype=np.int64)
-    y = jnp.asarray(factors, dtype=jnp.int32)
-    size = int(factors.max()) + 1
-    return np.diagonal(np.asarray(_mi_matrix(y, y, size, size), dtype=np.float64)).copy()
+    return np.diagonal(_padded_mi_matrix(factors, factors)).copy()
 
 
 def code_factor_information(

@@ -1,0 +1,149 @@
+r"""The deep VAEs: the published convolutional encoder/decoder, and a linear-layer VAE.
+
+Every model maps one example at a time (``vmap`` batches it):
+
+* ``encode(x) -> (mu, log_var)``: :math:`q(z \mid x) = \mathcal N(\mu, \mathrm{diag}\,e^{\log s})`;
+* ``decode(z) -> out``: the decoder output with the shape of ``x`` — Bernoulli logits, or the
+  Gaussian mean (see :mod:`linvae.deep.objective`).
+
+``x`` is float32 with the data set's image shape ``(H, W, C)``.
+
+Conv architecture (THEORY.md §2.3 "Deep"): encoder four convs :math:`c\to32\to32\to64\to64` (kernel 4,
+stride 2, padding 1, ReLU), flatten :math:`64\cdot4\cdot4`, FC 256 (ReLU), heads :math:`\mu` and
+:math:`\log s`; decoder FC :math:`10\to256\to1024` (ReLU), reshape :math:`64\times4\times4`, four transposed
+convs :math:`64\to64\to32\to32\to c` (k4 s2 p1, ReLU between). Layer initialisation is Equinox's
+(PyTorch's default: uniform :math:`\pm 1/\sqrt{\text{fan-in}}`).
+
+Linear model (theory bridge): :math:`\mu = Bx`, :math:`\log s` a learned vector independent of x
+(E2: diagonal, input-independent :math:`\Sigma_W`), decoder :math:`Ax`, no biases — the linear VAE of
+THEORY.md §4 whose optimum :func:`linvae.numeric.lucas` gives in closed form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import Array
+from jaxtyping import Float, PRNGKeyArray
+
+F32 = jnp.float32
+
+
+class AbstractVAE(eqx.Module):
+    """A VAE acting on one example: ``encode(x) -> (mu, log_var)``, ``decode(z) -> out``."""
+
+    latent_dim: eqx.AbstractVar[int]
+
+    def encode(self, x: Float[Array, "H W C"]) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
+        raise NotImplementedError
+
+    def decode(self, z: Float[Array, " k"]) -> Float[Array, "H W C"]:
+        raise NotImplementedError
+
+
+class ConvVAE(AbstractVAE):
+    """The published conv encoder/decoder for 64 x 64 images with ``channels`` channels."""
+
+    convs: tuple[eqx.nn.Conv2d, ...]
+    fc: eqx.nn.Linear
+    mu: eqx.nn.Linear
+    log_var: eqx.nn.Linear
+    dec_fc1: eqx.nn.Linear
+    dec_fc2: eqx.nn.Linear
+    deconvs: tuple[eqx.nn.ConvTranspose2d, ...]
+    latent_dim: int = eqx.field(static=True)
+    channels: int = eqx.field(static=True)
+
+    def __init__(self, channels: int, latent_dim: int = 10, *, key: PRNGKeyArray) -> None:
+        keys = jax.random.split(key, 13)
+        widths = (channels, 32, 32, 64, 64)
+        self.convs = tuple(
+            eqx.nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1, dtype=F32, key=keys[i])
+            for i in range(4)
+        )
+        self.fc = eqx.nn.Linear(64 * 4 * 4, 256, dtype=F32, key=keys[4])
+        self.mu = eqx.nn.Linear(256, latent_dim, dtype=F32, key=keys[5])
+        self.log_var = eqx.nn.Linear(256, latent_dim, dtype=F32, key=keys[6])
+        self.dec_fc1 = eqx.nn.Linear(latent_dim, 256, dtype=F32, key=keys[7])
+        self.dec_fc2 = eqx.nn.Linear(256, 64 * 4 * 4, dtype=F32, key=keys[8])
+        out = (64, 64, 32, 32, channels)
+        self.deconvs = tuple(
+            eqx.nn.ConvTranspose2d(out[i], out[i + 1], 4, stride=2, padding=1, dtype=F32, key=keys[9 + i])
+            for i in range(4)
+        )
+        self.latent_dim = latent_dim
+        self.channels = channels
+
+    def encode(self, x: Float[Array, "64 64 C"]) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
+        h = jnp.transpose(x, (2, 0, 1))
+        for conv in self.convs:
+            h = jax.nn.relu(conv(h))
+        h = jax.nn.relu(self.fc(h.reshape(-1)))
+        return self.mu(h), self.log_var(h)
+
+    def decode(self, z: Float[Array, " k"]) -> Float[Array, "64 64 C"]:
+        h = jax.nn.relu(self.dec_fc1(z))
+        h = jax.nn.relu(self.dec_fc2(h)).reshape(64, 4, 4)
+        for i, deconv in enumerate(self.deconvs):
+            h = deconv(h)
+            if i < len(self.deconvs) - 1:
+                h = jax.nn.relu(h)
+        return jnp.transpose(h, (1, 2, 0))
+
+
+class LinearVAE(AbstractVAE):
+    r"""Linear encoder mean :math:`Bx`, input-independent diagonal variance, linear decoder :math:`Az`.
+
+    Attributes:
+        B: encoder mean map (k, d).
+        log_var: log encoder variances (k,).
+        A: decoder map (d, k).
+    """
+
+    B: Float[Array, "k d"]
+    log_var_param: Float[Array, " k"]
+    A: Float[Array, "d k"]
+    latent_dim: int = eqx.field(static=True)
+    image_shape: tuple[int, int, int] = eqx.field(static=True)
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, *, key: PRNGKeyArray) -> None:
+        d = math.prod(image_shape)
+        kb, ka = jax.random.split(key)
+        # PyTorch-default scale (uniform +-1/sqrt(fan-in)); B != 0 avoids the B = 0 fixed point (trap 4).
+        self.B = jax.random.uniform(kb, (latent_dim, d), F32, -1.0, 1.0) / math.sqrt(d)
+        self.A = jax.random.uniform(ka, (d, latent_dim), F32, -1.0, 1.0) / math.sqrt(latent_dim)
+        self.log_var_param = jnp.zeros((latent_dim,), F32)
+        self.latent_dim = latent_dim
+        self.image_shape = tuple(image_shape)  # type: ignore[assignment]
+
+    def encode(self, x: Float[Array, "H W C"]) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
+        return self.B @ x.reshape(-1), self.log_var_param
+
+    def decode(self, z: Float[Array, " k"]) -> Float[Array, "H W C"]:
+        return (self.A @ z).reshape(self.image_shape)
+
+
+def make_model(
+    kind: str, image_shape: tuple[int, int, int], latent_dim: int, *, key: PRNGKeyArray
+) -> AbstractVAE:
+    """A freshly initialised model.
+
+    Args:
+        kind: ``"conv"`` (needs 64 x 64 images) or ``"linear"``.
+        image_shape: (H, W, C) of the data.
+        latent_dim: number of latents.
+        key: initialisation key.
+
+    Raises:
+        ValueError: unknown kind, or a conv model on images that are not 64 x 64.
+    """
+    if kind == "conv":
+        if tuple(image_shape[:2]) != (64, 64):
+            raise ValueError(f"the conv VAE needs 64 x 64 images; got {tuple(image_shape)}")
+        return ConvVAE(image_shape[2], latent_dim, key=key)
+    if kind == "linear":
+        return LinearVAE(tuple(image_shape), latent_dim, key=key)  # type: ignore[arg-type]
+    raise ValueError(f"unknown model kind {kind!r}; known: conv, linear")

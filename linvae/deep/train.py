@@ -1,0 +1,672 @@
+r"""Training: a jitted step, many steps per host call, and ``vmap`` over the models of a sweep.
+
+Structure (all pure functions of explicit state):
+
+* :func:`init_state` — a :class:`TrainState` for M models at once (leading axis M on every leaf):
+  parameters from each model's seed, a fresh optax Adam state, the β controller state.
+* :func:`make_chunk` — a jitted ``(state, data) -> (state, chunk_means)`` that runs ``n`` steps with
+  ``lax.scan``; each step is ``vmap``-ed over the models. Batches are drawn *on the device* from the
+  data set passed as an argument (the stored uint8 array, or the procedural renderer), so there is no
+  host round trip per step; the host sees the state once per chunk (progress bar, NaN report,
+  checkpoint).
+* :func:`train_phase` — one phase of the protocol for one group of models: chunks, atomic checkpoints
+  every ``checkpoint_every`` steps, resume from the group checkpoint, progress bar with steps/s and ETA.
+* :func:`train_sweep` — the published two-phase protocol over a (β, λ, seed) grid, training only the
+  models whose results are missing from the runs folder, in groups sized to device memory.
+
+Randomness: model ``seed`` gives the initialisation key and a stream key; step ``t`` uses
+``fold_in(stream, t)`` for its batch and its reparameterisation noise. Models that share a seed share
+initialisation and data order, whatever their β and λ, and a resumed run replays exactly the keys of
+an uninterrupted one (bit-identical on CPU).
+
+NaN / inf: a model whose loss or gradient is not finite at step t keeps its last finite parameters,
+is marked dead with ``failed_at = t`` and stops updating; the others continue.
+
+Each step uses one forward and one backward pass: the batch terms (NLL, KL, L2) are computed with
+``jax.vjp``, β is read from the schedule or controller given this batch's KL (as ControlVAE does),
+and the cotangent :math:`(1, \beta, \lambda)` pulls back the gradient of
+:func:`linvae.deep.objective.objective` — the same function, differentiated with β held fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array
+
+from linvae.deep import checkpoint
+from linvae.deep.config import DeepConfig, validate
+from linvae.deep.data import AbstractDataset, LinearGaussian, load, to_device
+from linvae.deep.model import AbstractVAE, make_model
+from linvae.deep.objective import Terms, terms
+from linvae.deep.record import Member, code_revision, finite_or_none, member_dir, read_json, write_json
+from linvae.numeric import schedules
+
+F32 = jnp.float32
+#: Chunk means returned per model: NLL, KL, L2, β, total loss.
+HISTORY_FIELDS = ("nll", "kl", "l2", "beta", "loss")
+_STREAM_TAG = 0x5EED
+
+
+class TrainState(NamedTuple):
+    """State of M models trained together (leading axis M on every field but ``step``).
+
+    Attributes:
+        params: array leaves of the models (``eqx.partition(model, eqx.is_array)[0]``).
+        opt_state: optax Adam state.
+        ctrl_state: β schedule / controller state.
+        beta: the grid β of each model (scale of open-loop schedules; β_min / β(0) of PI controllers).
+        lam: λ of each model.
+        seed: seed of each model.
+        alive: False once a model met a non-finite loss or gradient.
+        failed_at: step of that event (-1 while alive).
+        window: sums of (NLL, KL, L2) over the steps of the averaging window.
+        count: number of steps summed in ``window``.
+        step: the global step (same for all models; the λβ phase continues the β-VAE count).
+    """
+
+    params: Any
+    opt_state: Any
+    ctrl_state: Any
+    beta: Array
+    lam: Array
+    seed: Array
+    alive: Array
+    failed_at: Array
+    window: Array
+    count: Array
+    step: Array
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data, models, optimiser, controller
+# ---------------------------------------------------------------------------------------------------
+
+
+def open_dataset(cfg: DeepConfig) -> AbstractDataset:
+    """The configured data set (``FileNotFoundError`` naming the file when ``source="real"`` lacks it)."""
+    return load(cfg.dataset, data_dir=cfg.data_path, source=cfg.source)
+
+
+def observations(dataset: AbstractDataset, key: Array, n: int) -> Array:
+    """A float32 batch ``(n, H, W, C)``: images / 255, or exact draws for :class:`LinearGaussian`."""
+    if isinstance(dataset, LinearGaussian):
+        x, _ = dataset.sample(key, n)
+        return x.reshape((n, *dataset.image_shape))
+    return dataset.batch(key, n).images.astype(F32) / 255.0
+
+
+def as_observations(dataset: AbstractDataset, images: Array) -> Array:
+    """float32 observations of uint8 images (the inverse pixel map of :class:`LinearGaussian`)."""
+    if isinstance(dataset, LinearGaussian):
+        return dataset.decode(jnp.asarray(images)).reshape((images.shape[0], *dataset.image_shape))
+    return jnp.asarray(images).astype(F32) / 255.0
+
+
+def model_template(cfg: DeepConfig, dataset: AbstractDataset) -> AbstractVAE:
+    """An initialised model (its structure and static fields; the values come from each seed)."""
+    return make_model(cfg.model, dataset.image_shape, cfg.latent_dim, key=jax.random.key(0))
+
+
+def optimizer(cfg: DeepConfig, steps: int) -> optax.GradientTransformation:
+    """Adam (optax) with a cosine learning-rate decay to ``lr_decay_to`` over ``steps`` (none when 1)."""
+    lr: float | optax.Schedule = cfg.learning_rate
+    if cfg.lr_decay_to < 1.0:
+        lr = optax.cosine_decay_schedule(cfg.learning_rate, max(steps, 1), alpha=cfg.lr_decay_to)
+    return optax.adam(lr, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
+
+
+def controller(cfg: DeepConfig) -> tuple[schedules.BetaController, bool]:
+    """The β controller and whether its output scales the grid β (open loop) or is β itself (PI)."""
+    if cfg.beta_schedule == "constant":
+        return schedules.from_schedule(schedules.constant_schedule(1.0)), True
+    if cfg.beta_schedule == "linear":
+        return schedules.from_schedule(schedules.linear_schedule(1.0, 1.0 / cfg.warmup_steps)), True
+    if cfg.beta_schedule == "controlvae":
+        return schedules.controlvae_pi(schedules.controlvae_setpoint(), beta_min=cfg.betas[0]), False
+    if cfg.beta_schedule == "dynamicvae":
+        return schedules.dynamicvae_pi(schedules.dynamicvae_setpoint(), beta_init=cfg.betas[0]), False
+    raise ValueError(f"unknown beta_schedule {cfg.beta_schedule!r}")
+
+
+def _stream_keys(seed: Array) -> tuple[Array, Array]:
+    init_key, stream = jax.random.split(jax.random.key(seed))
+    return init_key, jax.random.fold_in(stream, _STREAM_TAG)
+
+
+def _broadcast(tree: Any, m: int) -> Any:
+    return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(jnp.asarray(a), (m, *jnp.shape(a))), tree)
+
+
+def init_state(
+    cfg: DeepConfig,
+    dataset: AbstractDataset,
+    members: Sequence[Member],
+    *,
+    steps: int,
+    start_step: int = 0,
+    params: Any = None,
+    ctrl_state: Any = None,
+) -> tuple[TrainState, Any]:
+    """The state of ``members`` trained together, and the static part of the model.
+
+    Args:
+        cfg: the configuration.
+        dataset: the data set (its image shape sizes the model).
+        members: the (β, λ, seed) of each model.
+        steps: steps of this phase (the learning-rate schedule's length).
+        start_step: global step the phase starts at.
+        params: batched parameters to start from (the λβ continuation); else initialised from the seeds.
+        ctrl_state: batched controller state to continue; else a fresh one.
+    """
+    m = len(members)
+    template = model_template(cfg, dataset)
+    _, static = eqx.partition(template, eqx.is_array)
+    if params is None:
+        seeds = jnp.asarray([mb.seed for mb in members], jnp.int32)
+
+        def init_one(seed):
+            model = make_model(cfg.model, dataset.image_shape, cfg.latent_dim, key=_stream_keys(seed)[0])
+            return eqx.filter(model, eqx.is_array)
+
+        params = jax.vmap(init_one)(seeds)
+    opt = optimizer(cfg, steps)
+    opt_state = jax.vmap(opt.init)(params)
+    if ctrl_state is None:
+        ctrl_state = _broadcast(controller(cfg)[0].init(), m)
+    state = TrainState(
+        params=params,
+        opt_state=opt_state,
+        ctrl_state=ctrl_state,
+        beta=jnp.asarray([mb.beta for mb in members], F32),
+        lam=jnp.asarray([mb.lam for mb in members], F32),
+        seed=jnp.asarray([mb.seed for mb in members], jnp.int32),
+        alive=jnp.ones((m,), bool),
+        failed_at=jnp.full((m,), -1, jnp.int32),
+        window=jnp.zeros((m, 3), F32),
+        count=jnp.zeros((m,), jnp.int32),
+        step=jnp.asarray(start_step, jnp.int32),
+    )
+    return state, static
+
+
+# ---------------------------------------------------------------------------------------------------
+# The step and the chunk
+# ---------------------------------------------------------------------------------------------------
+
+
+def _tree_where(cond: Array, new: Any, old: Any) -> Any:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(cond, a, b), new, old)
+
+
+def make_step(
+    cfg: DeepConfig, static: Any, steps: int
+) -> Callable[[Any, Any, Any, Array, Array, Array, Array, Array, Array, AbstractDataset], tuple]:
+    """One training step of one model (to be ``vmap``-ed), as a pure function.
+
+    Returns ``step_one(params, opt_state, ctrl_state, beta, lam, seed, alive, step, window_start,
+    dataset) -> (params, opt_state, ctrl_state, finite, in_window, out)`` with ``out`` the step's
+    (NLL, KL, L2, β, loss).
+    """
+    opt = optimizer(cfg, steps)
+    ctrl, open_loop = controller(cfg)
+
+    def step_one(params, opt_state, ctrl_state, beta, lam, seed, alive, step, window_start, dataset):
+        key = jax.random.fold_in(_stream_keys(seed)[1], step)
+        k_data, k_noise = jax.random.split(key)
+        x = observations(dataset, k_data, cfg.batch_size)
+
+        def batch_terms(p):
+            return terms(
+                eqx.combine(p, static), x, key=k_noise, likelihood=cfg.likelihood, obs_var=cfg.obs_var
+            )
+
+        t, pullback = jax.vjp(batch_terms, params)
+        u, new_ctrl = ctrl.update(jax.lax.stop_gradient(t.kl), ctrl_state)
+        beta_t = (beta * u if open_loop else u).astype(F32)
+        (grads,) = pullback(Terms(jnp.ones((), F32), beta_t, lam))
+        loss = t.nll + beta_t * t.kl + lam * t.l2
+        finite = jnp.isfinite(loss) & jnp.all(
+            jnp.asarray([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
+        )
+        ok = alive & finite
+        updates, new_opt = opt.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        params = _tree_where(ok, new_params, params)
+        opt_state = _tree_where(ok, new_opt, opt_state)
+        ctrl_state = _tree_where(ok, new_ctrl, ctrl_state)
+        out = jnp.stack([t.nll, t.kl, t.l2, beta_t, loss])
+        return params, opt_state, ctrl_state, finite, step >= window_start, out
+
+    return step_one
+
+
+def make_chunk(
+    cfg: DeepConfig, static: Any, steps: int, n: int, window_start: int
+) -> Callable[[TrainState, AbstractDataset], tuple[TrainState, Array]]:
+    """A jitted ``(state, dataset) -> (state, means)`` running ``n`` steps by ``lax.scan``.
+
+    ``means`` is ``(M, 5)``: the chunk means of :data:`HISTORY_FIELDS` over the steps each model was
+    alive (NaN when it was dead for the whole chunk).
+    """
+    step_one = jax.vmap(make_step(cfg, static, steps), in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None))
+
+    @eqx.filter_jit
+    def chunk(state: TrainState, dataset: AbstractDataset) -> tuple[TrainState, Array]:
+        def body(carry: tuple[TrainState, Array, Array], _):
+            s, acc, alive_steps = carry
+            params, opt_state, ctrl_state, finite, in_window, out = step_one(
+                s.params, s.opt_state, s.ctrl_state, s.beta, s.lam, s.seed, s.alive, s.step, window_start,
+                dataset,
+            )  # fmt: skip
+            ok = s.alive & finite
+            failed_at = jnp.where(s.alive & ~finite, s.step, s.failed_at)
+            take = ok & in_window
+            window = s.window + jnp.where(take[:, None], out[:, :3], 0.0)
+            count = s.count + take.astype(jnp.int32)
+            acc = acc + jnp.where(ok[:, None], out, 0.0)
+            s = TrainState(
+                params, opt_state, ctrl_state, s.beta, s.lam, s.seed, ok, failed_at, window, count, s.step + 1
+            )
+            return (s, acc, alive_steps + ok.astype(jnp.int32)), None
+
+        m = state.beta.shape[0]
+        acc0 = jnp.zeros((m, len(HISTORY_FIELDS)), F32)
+        (state, acc, alive_steps), _ = jax.lax.scan(
+            body, (state, acc0, jnp.zeros((m,), jnp.int32)), None, length=n
+        )
+        return state, acc / alive_steps[:, None].astype(F32)
+
+    return chunk
+
+
+# ---------------------------------------------------------------------------------------------------
+# Memory sizing
+# ---------------------------------------------------------------------------------------------------
+
+
+def device_memory_bytes(device: jax.Device | None = None) -> int:
+    """Memory a group may live in: the accelerator's ``bytes_limit``, or physical RAM on CPU."""
+    device = jax.devices()[0] if device is None else device
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def model_bytes(cfg: DeepConfig, dataset: AbstractDataset) -> int:
+    """Upper bound on the memory of one model's step: parameters, gradients, Adam moments, and every
+    intermediate of the forward/backward pass (from the step's jaxpr, no buffer reuse assumed)."""
+    state, static = init_state(cfg, dataset, [Member(1.0, 0.0, 0)], steps=1)
+    step_one = make_step(cfg, static, 1)
+    args = (state.params, state.opt_state, state.ctrl_state, state.beta[0], state.lam[0], state.seed[0])
+    args = (*jax.tree_util.tree_map(lambda a: a[0], args[:3]), *args[3:], state.alive[0], state.step, 0)
+    jaxpr = jax.make_jaxpr(lambda *a: step_one(*a, dataset))(*args)
+
+    def size(v) -> int:
+        aval = v.aval
+        return int(np.prod(aval.shape)) * aval.dtype.itemsize if hasattr(aval, "shape") else 0
+
+    inter = sum(size(v) for eqn in jaxpr.jaxpr.eqns for v in eqn.outvars)
+    param = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(state.params))
+    return int(inter + 4 * param)
+
+
+def group_size(cfg: DeepConfig, dataset: AbstractDataset, n_models: int) -> int:
+    """Models per ``vmap`` group: as many as fit in ``memory_fraction`` of device memory (after the
+    data set), capped by ``max_models`` when set and by ``n_models``."""
+    data_bytes = sum(
+        x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(eqx.filter(dataset, eqx.is_array))
+    )
+    budget = cfg.memory_fraction * device_memory_bytes() - data_bytes
+    fit = max(1, int(budget // max(model_bytes(cfg, dataset), 1)))
+    if cfg.max_models:
+        fit = min(fit, cfg.max_models)
+    return max(1, min(fit, n_models))
+
+
+# ---------------------------------------------------------------------------------------------------
+# A phase for one group
+# ---------------------------------------------------------------------------------------------------
+
+
+class PhaseResult(NamedTuple):
+    """End state of a phase for one group, with its per-chunk history (host arrays)."""
+
+    state: TrainState
+    static: Any
+    history_steps: np.ndarray
+    history: np.ndarray  # (chunks, M, len(HISTORY_FIELDS))
+    wall_s: float
+    resumed_from: int | None
+
+
+def _chunk_lengths(start: int, end: int, chunk: int) -> list[int]:
+    """Chunk lengths covering [start, end) on the grid of multiples of ``chunk`` from ``start``."""
+    return [min(chunk, end - s) for s in range(start, end, chunk)]
+
+
+def _bar(label: str, done: int, total: int, rate: float, models: int, eta: float) -> str:
+    width = 24
+    fill = int(width * done / max(total, 1))
+    eta_s = time.strftime("%H:%M:%S", time.gmtime(max(eta, 0.0))) if math.isfinite(eta) else "--:--:--"
+    return (
+        f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} steps"
+        f"  {rate:.1f} steps/s  x{models} models  ETA {eta_s}"
+    )
+
+
+def train_phase(
+    cfg: DeepConfig,
+    dataset: AbstractDataset,
+    members: Sequence[Member],
+    *,
+    phase: str,
+    start_step: int,
+    steps: int,
+    params: Any = None,
+    ctrl_state: Any = None,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    label: str = "",
+    log: Callable[[str], None] | None = None,
+    progress: bool = True,
+) -> PhaseResult:
+    """Train ``members`` together for ``steps`` steps from global step ``start_step``.
+
+    A checkpoint at ``checkpoint_path`` for the same members and phase is resumed; a new one is
+    written atomically every ``cfg.checkpoint_every`` steps (rounded up to whole chunks) and removed
+    at the end. Models that meet a non-finite loss stop with a message; the others continue.
+
+    Args:
+        cfg: the configuration.
+        dataset: the data set (moved to the device here).
+        members: one (β, λ, seed) per model.
+        phase: ``"beta"`` or ``"lambda"`` (window and checkpoint bookkeeping).
+        start_step: global step of the phase start (0 or ``cfg.beta_steps``).
+        steps: steps in the phase.
+        params, ctrl_state: batched starting point (λβ continuation); fresh when ``None``.
+        checkpoint_path: the group checkpoint file, or ``None`` for no checkpoints.
+        label: progress-bar label.
+        log: where messages go (default: stderr).
+        progress: draw the progress bar.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    end = start_step + steps
+    window_start = max(start_step, end - cfg.log_window)
+    data = to_device(dataset)
+    state, static = init_state(
+        cfg, dataset, members, steps=steps, start_step=start_step, params=params, ctrl_state=ctrl_state
+    )
+    meta_key = {"phase": phase, "members": [list(mb) for mb in members], "start": start_step, "end": end}
+    hist_steps: list[int] = []
+    hist: list[np.ndarray] = []
+    resumed_from = None
+    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+        meta = checkpoint.load_meta(checkpoint_path)
+        if {k: meta.get(k) for k in meta_key} == meta_key:
+            state, meta = checkpoint.load(checkpoint_path, state)
+            hist_steps = list(meta["history_steps"])
+            hist = [np.asarray(h, np.float32) for h in meta["history"]]
+            resumed_from = int(state.step)
+            log(f"{label}: resumed from {checkpoint_path} at step {resumed_from}")
+    every = max(cfg.chunk_steps, math.ceil(cfg.checkpoint_every / cfg.chunk_steps) * cfg.chunk_steps)
+    chunks: dict[int, Any] = {}
+    t0 = time.perf_counter()
+    done0 = int(state.step) - start_step
+    alive = np.asarray(state.alive)
+    s = int(state.step)
+    lengths = _chunk_lengths(start_step, end, cfg.chunk_steps)
+    offsets = np.cumsum([start_step, *lengths])[:-1]
+    for off, n in zip(offsets, lengths, strict=True):
+        if off < s:
+            continue
+        if n not in chunks:
+            chunks[n] = make_chunk(cfg, static, steps, n, window_start)
+        state, means = chunks[n](state, data)
+        s = off + n
+        means = np.asarray(means)
+        hist_steps.append(s)
+        hist.append(means)
+        now_alive = np.asarray(state.alive)
+        for i in np.flatnonzero(alive & ~now_alive):
+            mb = members[i]
+            log(
+                f"\n{label}: model beta={mb.beta:g} lambda={mb.lam:g} seed={mb.seed} stopped at step"
+                f" {int(np.asarray(state.failed_at)[i])}: non-finite loss or gradient; its last finite"
+                " parameters are kept and the other models continue"
+            )
+        alive = now_alive
+        if checkpoint_path is not None and (s - start_step) % every == 0 and s < end:
+            meta = dict(meta_key, history_steps=hist_steps, history=[h.tolist() for h in hist])
+            checkpoint.save(checkpoint_path, state, meta)
+        if progress:
+            elapsed = time.perf_counter() - t0
+            rate = (s - start_step - done0) / max(elapsed, 1e-9)
+            eta = (end - s) / rate if rate > 0 else float("inf")
+            sys.stderr.write(_bar(label, s - start_step, steps, rate, len(members), eta))
+            sys.stderr.flush()
+    if progress:
+        sys.stderr.write("\n")
+    jax.block_until_ready(state)
+    wall = time.perf_counter() - t0
+    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+        os.unlink(checkpoint_path)
+    return PhaseResult(
+        state=state,
+        static=static,
+        history_steps=np.asarray(hist_steps, np.int64),
+        history=np.stack(hist) if hist else np.zeros((0, len(members), len(HISTORY_FIELDS)), np.float32),
+        wall_s=wall,
+        resumed_from=resumed_from,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The sweep: published two-phase protocol, only what is missing
+# ---------------------------------------------------------------------------------------------------
+
+#: Config fields that change what a trained model is; a runs folder refuses a config that differs.
+TRAINING_FIELDS = (
+    "dataset", "model", "latent_dim", "likelihood", "obs_var", "learning_rate", "adam_b1", "adam_b2",
+    "adam_eps", "lr_decay_to", "batch_size", "beta_steps", "lambda_steps", "beta_schedule",
+    "warmup_steps", "log_window",
+)  # fmt: skip
+
+
+def beta_members(cfg: DeepConfig) -> list[Member]:
+    """Models of the β-VAE phase: one per (β, seed), at λ = 0."""
+    return [Member(float(b), 0.0, int(s)) for b in cfg.betas for s in cfg.seeds]
+
+
+def lambda_members(cfg: DeepConfig) -> list[Member]:
+    """Models of the λβ phase: one per (β, λ, seed)."""
+    return [Member(float(b), float(lam), int(s)) for b in cfg.betas for lam in cfg.lambdas for s in cfg.seeds]
+
+
+def _slice(tree: Any, i: int) -> Any:
+    return jax.tree_util.tree_map(lambda a: a[i], tree)
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
+
+
+def model_path(runs: Path, phase: str, member: Member) -> Path:
+    """The parameter file of a trained model."""
+    return member_dir(runs, phase, member) / "model.npz"
+
+
+def load_model(
+    cfg: DeepConfig, dataset: AbstractDataset, runs: str | os.PathLike[str], phase: str, member: Member
+) -> tuple[AbstractVAE, Any, dict[str, Any]]:
+    """A trained model, its controller state and its training record."""
+    state, static = init_state(cfg, dataset, [member], steps=1)
+    like = (_slice(state.params, 0), _slice(state.ctrl_state, 0))
+    (params, ctrl), _ = checkpoint.load(model_path(Path(runs), phase, member), like)
+    record = read_json(member_dir(Path(runs), phase, member) / "train.json")
+    return eqx.combine(params, static), ctrl, record
+
+
+def _check_runs_config(cfg: DeepConfig, runs: Path) -> None:
+    path = runs / "config.json"
+    mine = {k: getattr(cfg, k) for k in TRAINING_FIELDS}
+    if path.exists():
+        theirs = read_json(path)
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        if diff:
+            raise ValueError(
+                f"{runs} holds runs of a different configuration (stored, requested): {diff};"
+                " choose another --runs folder"
+            )
+    else:
+        write_json(path, mine)
+
+
+def _group_checkpoint(runs: Path, phase: str, members: Sequence[Member]) -> Path:
+    h = hashlib.sha1(json.dumps([list(mb) for mb in members]).encode()).hexdigest()[:12]
+    return runs / "groups" / f"{phase}-{h}.npz"
+
+
+def _write_models(
+    cfg: DeepConfig,
+    dataset: AbstractDataset,
+    runs: Path,
+    phase: str,
+    members: Sequence[Member],
+    result: PhaseResult,
+    group: int,
+    steps_total: int,
+) -> None:
+    st = result.state
+    window = np.asarray(st.window)
+    count = np.asarray(st.count)
+    failed = np.asarray(st.failed_at)
+    for i, mb in enumerate(members):
+        folder = member_dir(runs, phase, mb)
+        checkpoint.save(
+            folder / "model.npz", (_slice(st.params, i), _slice(st.ctrl_state, i)), {"member": mb.to_dict()}
+        )
+        means = window[i] / max(int(count[i]), 1)
+        record = {
+            "member": mb.to_dict(),
+            "phase": phase,
+            "steps": steps_total,
+            "status": "ok" if failed[i] < 0 else "failed",
+            "failed_at": int(failed[i]) if failed[i] >= 0 else None,
+            "window": {
+                "steps": int(count[i]),
+                **{k: (finite_or_none(means[j]) if count[i] else None) for j, k in enumerate(("nll", "kl", "l2"))},
+            },
+            "history": {
+                "step": result.history_steps.tolist(),
+                **{k: [finite_or_none(v) for v in result.history[:, i, j]] for j, k in enumerate(HISTORY_FIELDS)},
+            },
+            "group_size": len(members),
+            "group_index": group,
+            "wall_s": result.wall_s,
+            "resumed_from": result.resumed_from,
+            "device": str(jax.devices()[0]),
+            "config": cfg.to_dict(),
+            "provenance": dataset.provenance.to_dict(),
+            "revision": code_revision(),
+        }
+        write_json(folder / "train.json", record)
+
+
+def train_sweep(
+    cfg: DeepConfig,
+    runs: str | os.PathLike[str],
+    *,
+    dataset: AbstractDataset | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Train every model of the grid whose result is missing from ``runs`` (resumable).
+
+    Phase ``beta``: (β, seed) models, ``cfg.beta_steps`` steps from scratch at λ = 0. Phase
+    ``lambda``: (β, λ, seed) models, ``cfg.lambda_steps`` more steps from the phase-1 parameters (and
+    β-controller state) with a fresh Adam. Groups of models train together under ``vmap``, sized to
+    device memory (:func:`group_size`); a killed run resumes from its group checkpoints.
+
+    Args:
+        cfg: the configuration (validated here, before anything is trained).
+        runs: the runs folder.
+        dataset: the data set; default :func:`open_dataset` (``cfg.dataset``, ``cfg.source``).
+        log: message sink (default stderr).
+        progress: draw progress bars.
+
+    Returns:
+        Number of models trained in each phase.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    validate(cfg)
+    dataset = open_dataset(cfg) if dataset is None else dataset
+    validate(cfg, num_images=_num_images(dataset), data_dim=math.prod(dataset.image_shape))
+    runs = Path(runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    _check_runs_config(cfg, runs)
+    trained = {"beta": 0, "lambda": 0}
+
+    todo = [mb for mb in beta_members(cfg) if not model_path(runs, "beta", mb).exists()]
+    if todo:
+        g = group_size(cfg, dataset, len(todo))
+        groups = [todo[i : i + g] for i in range(0, len(todo), g)]
+        for gi, members in enumerate(groups):
+            label = f"{cfg.dataset} beta-VAE group {gi + 1}/{len(groups)}"
+            res = train_phase(
+                cfg, dataset, members, phase="beta", start_step=0, steps=cfg.beta_steps,
+                checkpoint_path=_group_checkpoint(runs, "beta", members), label=label, log=log,
+                progress=progress,
+            )  # fmt: skip
+            _write_models(cfg, dataset, runs, "beta", members, res, gi, cfg.beta_steps)
+            trained["beta"] += len(members)
+
+    if cfg.lambda_steps > 0:
+        todo = [mb for mb in lambda_members(cfg) if not model_path(runs, "lambda", mb).exists()]
+        if todo:
+            g = group_size(cfg, dataset, len(todo))
+            groups = [todo[i : i + g] for i in range(0, len(todo), g)]
+            for gi, members in enumerate(groups):
+                starts = [load_model(cfg, dataset, runs, "beta", Member(mb.beta, 0.0, mb.seed)) for mb in members]
+                params = _stack([eqx.filter(model, eqx.is_array) for model, _, _ in starts])
+                ctrl = _stack([c for _, c, _ in starts])
+                label = f"{cfg.dataset} lambda-beta group {gi + 1}/{len(groups)}"
+                res = train_phase(
+                    cfg, dataset, members, phase="lambda", start_step=cfg.beta_steps, steps=cfg.lambda_steps,
+                    params=params, ctrl_state=ctrl, checkpoint_path=_group_checkpoint(runs, "lambda", members),
+                    label=label, log=log, progress=progress,
+                )  # fmt: skip
+                # A model whose beta-VAE phase failed cannot be continued: carry its failure over.
+                failed_before = np.asarray([rec["status"] != "ok" for _, _, rec in starts])
+                if failed_before.any():
+                    st = res.state
+                    fa = np.where(
+                        failed_before,
+                        [rec["failed_at"] if rec["failed_at"] is not None else -1 for _, _, rec in starts],
+                        np.asarray(st.failed_at),
+                    )
+                    res = res._replace(state=st._replace(failed_at=jnp.asarray(fa, jnp.int32)))
+                _write_models(cfg, dataset, runs, "lambda", members, res, gi, cfg.beta_steps + cfg.lambda_steps)
+                trained["lambda"] += len(members)
+    return trained
+
+
+def _num_images(dataset: AbstractDataset) -> int | None:
+    """Number of distinct images, or ``None`` for an unbounded generator (LinearGaussian)."""
+    if isinstance(dataset, LinearGaussian):
+        return None
+    return int(dataset.num_images)
+

@@ -1,0 +1,107 @@
+"""T23 ichikawa-fixed-point (M = M* = 1, κ = 0, τ -> 0): the non-collapsed fixed point of THEORY.md §6
+zeroes the ODE exactly for β < ρ + η; ε_g* = (√ρ - √(ρ+η-β))², minimal (0) at β = η; for M = 2, M* = 1
+the extra latent follows the superfluous-latent rule.
+
+Assumptions (proofs/ichikawa-fixed-point.md): A1 κ = 0; A2 τ -> 0 (the τ² terms dropped); A3 β < ρ + η
+for the non-collapsed point; A4 β away from η for the superfluous latent.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from jax.flatten_util import ravel_pytree
+
+from linvae._tolerance import FLOW, ROUNDOFF
+from linvae.numeric import ichikawa as ik
+from tests.helpers import assert_close
+
+
+@st.composite
+def below_threshold(draw):
+    rho, eta = draw(st.floats(0.1, 4.0)), draw(st.floats(0.1, 4.0))
+    beta = draw(st.floats(0.01, 0.99)) * (rho + eta)  # A3
+    return rho, eta, beta
+
+
+@given(case=below_threshold(), tau=st.floats(0.01, 1.0))
+def test_ichikawa_fixed_point_is_stationary(case, tau):
+    rho, eta, beta = case
+    fp = ik.fixed_point(rho, eta, beta)
+    h = ik.Hyper(*(jnp.asarray(x) for x in (rho, eta, beta, tau, 0.0)))
+    rhs = ik.ode_scalar(fp, h, noise=False)
+    scale = 1.0 + float(np.sqrt(sum(float(x) ** 2 for x in fp)))
+    for r, name in zip(rhs, ik.OrderParams._fields):
+        assert abs(float(r)) <= tau * ROUNDOFF.rtol * scale, name
+    eps = ik.generalisation_error(fp, rho, "scalar")
+    assert_close(eps, ik.steady_generalisation_error(rho, eta, beta), ROUNDOFF, "eps_g*")
+    assert float(eps) >= ik.steady_generalisation_error(rho, eta, eta) - ROUNDOFF.atol  # minimal at β = η
+    assert_close(ik.steady_generalisation_error(rho, eta, eta), 0.0, ROUNDOFF, "eps_g*(eta)")
+
+
+@settings(max_examples=10)
+@given(case=below_threshold(), seed=st.integers(0, 2**31 - 1))
+def test_ichikawa_fixed_point_attracts(case, seed):
+    """The τ -> 0 ODE from a generic start with positive overlaps converges to the fixed point."""
+    rho, eta, beta = case
+    # Keep the problem well conditioned (ρ, η >= 0.3; β within 10-90% of Λ) so 30 e-folds of the slowest
+    # mode stay within the explicit solver's step budget.
+    assume(min(rho, eta) >= 0.3 and 0.1 * (rho + eta) <= beta <= 0.9 * (rho + eta))
+    rng = np.random.default_rng(seed)
+    f = lambda x: jnp.asarray(x, jnp.float64)  # noqa: E731
+    m, mt = rng.uniform(0.05, 0.5, 2)
+    op0 = ik.OrderParams(f(m), f(mt), f(m**2 + 0.1), f(mt**2 + 0.1), f(m * mt), f(rng.uniform(0.2, 1.0)))
+    fp = ik.fixed_point(rho, eta, beta)
+    # Horizon from the linearisation at the fixed point: 30 e-folds of its slowest mode.
+    h = ik.Hyper(*(jnp.asarray(x) for x in (rho, eta, beta, 1.0, 0.0)))
+    flat, unravel = ravel_pytree(fp)
+    J = jax.jacfwd(lambda x: ravel_pytree(ik.ode_scalar(unravel(x), h, noise=False))[0])(flat)
+    slowest = float(np.max(np.linalg.eigvals(np.asarray(J)).real))
+    assert slowest < 0
+    ys = ik.integrate_ode(op0, [30.0 / abs(slowest)], form="scalar", rho=rho, eta=eta, beta=beta,
+                          tau=1.0, noise=False)
+    for a, b, name in zip(ys, fp, ik.OrderParams._fields):
+        assert_close(a[-1], b, FLOW, name)
+
+
+@settings(max_examples=10)
+@given(eta=st.floats(0.3, 2.0), rho=st.floats(0.5, 2.0), frac=st.floats(0.1, 1.9), seed=st.integers(0, 2**31 - 1))
+def test_ichikawa_superfluous_latent(eta, rho, frac, seed):
+    """M = 2, M* = 1 from an entangled start: one latent takes the signal, the other fits a bulk
+    direction iff β < η (Q = η - β, v = β/η) and collapses otherwise (Q = 0, v = 1)."""
+    beta = frac * eta
+    assume(abs(beta - eta) > 0.1 * eta and beta < 0.9 * (rho + eta))  # A4, A3
+    fp = ik.fixed_point(rho, eta, beta)
+    q_extra, v_extra = ik.superfluous_latent(eta, beta)
+    # The predicted limit: latent 1 at the signal fixed point, latent 2 at the bulk one (Λ -> η), no
+    # cross terms. It zeroes the RHS; 30 e-folds of its slowest mode set the horizon.
+    mt2 = np.sqrt(q_extra) / eta
+    col = lambda a, b: jnp.array([[a], [b]])  # noqa: E731
+    dg = lambda a, b: jnp.diag(jnp.array([a, b]))  # noqa: E731
+    limit = ik.OrderParams(col(fp.m, 0.0), col(fp.mt, 0.0), dg(fp.Q, q_extra), dg(fp.Qt, mt2**2),
+                           dg(fp.R, np.sqrt(q_extra) * mt2), jnp.array([fp.v, v_extra]))
+    h = ik.Hyper(*(jnp.asarray(x) for x in (rho, eta, beta, 1.0, 0.0)))
+    flat, unravel = ravel_pytree(limit)
+    rhs = lambda x: ravel_pytree(ik.ode_matrix(unravel(x), h, noise=False))[0]  # noqa: E731
+    assert_close(rhs(flat), np.zeros(flat.size), ROUNDOFF, "RHS at the predicted limit")
+    slowest = float(np.max(np.linalg.eigvals(np.asarray(jax.jacfwd(rhs)(flat))).real))
+    assert slowest < 0
+    assume(slowest < -2e-3)  # keep the horizon within the step budget
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(60, 2)) * 0.4
+    W[:, 0] += 0.5
+    W[:, 1] += 0.3
+    Wt = rng.normal(size=(60, 2)) * 0.4 + 0.2
+    op0 = ik.order_parameters(jnp.asarray(W), jnp.asarray(Wt), jnp.ones(2), jnp.ones((60, 1)))
+    ys = ik.integrate_ode(op0, [30.0 / abs(slowest)], rho=rho, eta=eta, beta=beta, tau=1.0, noise=False)
+    Q, v, m = np.asarray(ys.Q[-1]), np.asarray(ys.v[-1]), np.asarray(ys.m[-1])[:, 0]
+    signal = int(np.argmax(np.abs(m)))
+    extra = 1 - signal
+    assert_close(m[signal] ** 2, fp.m**2, FLOW, "signal latent m^2")
+    assert_close(v[signal], fp.v, FLOW, "signal latent v")
+    assert_close(m[extra], 0.0, FLOW, "extra latent m")
+    assert_close(Q[extra, extra], q_extra, FLOW, "extra latent Q")
+    assert_close(v[extra], v_extra, FLOW, "extra latent v")
