@@ -3,7 +3,7 @@
 Every metric takes either a ground-truth data set and a representation (``evaluate(cfg, data,
 encoder, key=key)``) or precomputed codes ``(n, m)`` and factor class indices ``(n, K)`` (``mig``,
 ``matched_mi``, ``sap``, ``dci``). Configs are frozen dataclasses whose defaults are the reference's;
-``backend="fast"`` selects the JAX path where one exists (float64: enable ``jax_enable_x64``).
+``backend="fast"`` selects the JAX path where one exists (computed in float64 inside a local x64 context).
 
 | metric | reference | fast path | agreement |
 |---|---|---|---|

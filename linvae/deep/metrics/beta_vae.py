@@ -35,7 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from ._backend import Backend, check_backend
-from ._x64 import require_x64
+from linvae.numeric._precision import float64
 from .ground_truth import GroundTruthData, Representation, encode, numpy_generator, sample_factors
 
 
@@ -98,9 +98,9 @@ def _features(first: Float[Array, "p b m"], second: Float[Array, "p b m"]) -> Fl
     return jnp.mean(jnp.abs(first - second), axis=1)
 
 
+@float64
 def features_fast(codes_first: Float[np.ndarray, "p b m"], codes_second: Float[np.ndarray, "p b m"]):
     """Per point, the mean absolute code difference over its pairs (JAX float64)."""
-    require_x64()
     return np.asarray(
         _features(jnp.asarray(codes_first, jnp.float64), jnp.asarray(codes_second, jnp.float64))
     )

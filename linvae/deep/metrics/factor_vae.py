@@ -35,7 +35,7 @@ from jax import Array
 from jaxtyping import Bool, Float, Int
 
 from ._backend import Backend, check_backend
-from ._x64 import require_x64
+from linvae.numeric._precision import float64
 from .ground_truth import GroundTruthData, Representation, encode, numpy_generator, sample_factors
 
 
@@ -132,6 +132,7 @@ def _votes(
     return jnp.bincount(fixed * m + argmin, length=num_factors * m).reshape(num_factors, m)
 
 
+@float64
 def votes_fast(
     codes: Float[np.ndarray, "g b m"],
     fixed: Int[np.ndarray, " g"],
@@ -140,7 +141,6 @@ def votes_fast(
     num_factors: int,
 ) -> Int[np.ndarray, "k m"]:
     """Vote counts of all groups at once (JAX float64; equal to :func:`votes_reference`)."""
-    require_x64()
     out = _votes(
         jnp.asarray(codes, dtype=jnp.float64),
         jnp.asarray(fixed, dtype=jnp.int32),

@@ -22,7 +22,7 @@ from jax import Array
 from jaxtyping import Float, Int
 
 from ._backend import padded_size
-from ._x64 import require_x64
+from linvae.numeric._precision import float64
 
 NUM_BINS = 20
 """disentanglement_lib's ``discretizer.num_bins`` for MIG (unsupervised_study_v1)."""
@@ -46,6 +46,7 @@ def histogram_bins(codes: Float[np.ndarray, "n m"], num_bins: int = NUM_BINS) ->
     return out
 
 
+@float64
 def histogram_bins_fast(
     codes: Float[np.ndarray | Array, "n m"], num_bins: int = NUM_BINS
 ) -> Int[Array, "n m"]:
@@ -54,7 +55,7 @@ def histogram_bins_fast(
     The ranges are reduced in JAX; the ``num_bins`` edges per latent are computed on the host with
     ``np.linspace`` exactly as ``np.histogram`` does (XLA rewrites ``x / 20`` as ``x * 0.05``, which
     is not correctly rounded and would move edges that coincide with data); the counting of edges
-    below each code, the O(n m B) part, runs in JAX. Needs ``jax_enable_x64``.
+    below each code, the O(n m B) part, runs in JAX, in float64 (a local x64 context).
 
     Args:
         codes: codes, one column per latent (computed in float64).
@@ -63,7 +64,6 @@ def histogram_bins_fast(
     Returns:
         ``int32 (n, m)`` bin indices.
     """
-    require_x64()
     codes = jnp.asarray(codes, dtype=jnp.float64)
     lo, hi = (np.asarray(v) for v in _range(codes))
     constant = lo == hi

@@ -20,8 +20,9 @@ with :math:`C_i = C_{+}` for :math:`y_i = +1` and :math:`C_{-}` otherwise. With
 :func:`fit_linear_svc_1d` solves each problem to machine precision by generalised Newton steps
 (:math:`f` is convex and piecewise quadratic, with Hessian :math:`I + 2\sum_{\text{active}} C_i
 \tilde x_i \tilde x_i^\top`, :math:`\tilde x_i = (x_i, 1)`) with Armijo backtracking. On the sorted
-feature the active points of each label sign form a prefix or a suffix, so after one sort and six
-prefix sums per problem every Newton step costs O(log n).
+feature the active points of each label sign form a prefix or a suffix of the ranks, and a class's
+share of a rank range is a range of the (class, rank)-sorted samples: after two sorts and two sets of
+prefix sums per latent (shared by all its problems), every Newton step of every problem costs O(log n).
 liblinear's trust-region Newton solver (TRON) instead stops at a gradient norm of
 :math:`10^{-4}\max(\min(n_+, n_-), 1)/n` times the initial one. Its objective then exceeds the exact
 minimum by at most ~2e-4 relative (``SVM_SOLVER``), but where slope and intercept are ill-conditioned
@@ -48,59 +49,64 @@ from jax import Array
 from jaxtyping import Float, Int
 
 from ._backend import padded_size
-from ._x64 import require_x64
+from linvae.numeric._precision import float64
 
 _MAX_NEWTON_STEPS = 100
 _MIN_SAMPLES = 1024  # small problems share one compiled solver; their solve time is negligible
 _ARMIJO = 1e-4
 
 
-class _PrefixSums(NamedTuple):
-    """Cumulative sums over the sorted, centred feature of one problem, per label sign.
+class _Sorted(NamedTuple):
+    """One latent's centred feature, sorted two ways, with prefix sums of its powers.
 
-    ``pos[r, i] = sum_{l < i, y_l = +1} C_l x_l^r`` for r = 0, 1, 2, and ``neg`` likewise for y = -1.
+    ``xs`` is the feature in ascending order and ``total[r, i]`` the sum of ``xs[:i] ** r``
+    (r = 0, 1, 2; padding samples weigh 0). ``keys`` sorts the samples by (class, rank of x):
+    ``keys = class * n + rank``, so each class is a contiguous run ordered by x, and ``by_class[r, i]``
+    are the prefix sums of the powers in that order.
     """
 
     xs: Float[Array, " n"]
-    pos: Float[Array, "3 n1"]
-    neg: Float[Array, "3 n1"]
+    total: Float[Array, "3 n1"]
+    keys: Int[Array, " n"]
+    by_class: Float[Array, "3 n1"]
 
 
-def _range_sums(sums: Float[Array, "3 n1"], lo: Int[Array, ""], hi: Int[Array, ""]) -> Float[Array, " 3"]:
-    return sums[:, hi] - sums[:, lo]
+class _Problem(NamedTuple):
+    """A binary problem: ``y = +1`` (cost ``cp``) for class ``positive``, ``y = -1`` (cost ``cn``) else."""
+
+    positive: Int[Array, ""]
+    cp: Float[Array, ""]
+    cn: Float[Array, ""]
 
 
 def _active_sums(
-    theta: Float[Array, " 2"], data: _PrefixSums
+    theta: Float[Array, " 2"], data: _Sorted, problem: _Problem
 ) -> tuple[Float[Array, " 3"], Float[Array, " 3"]]:
-    r"""Sums of :math:`C_i x_i^r` over the active points of each sign at :math:`\theta = (w, b)`.
+    r"""Cost-weighted sums of :math:`x_i^r` over the active points of each sign at :math:`\theta = (w, b)`.
 
     Point i is active iff :math:`y_i (w x_i + b) < 1`: for y = +1 iff :math:`w x_i < 1 - b`, for y = -1
-    iff :math:`w x_i > -1 - b`; on the sorted feature each is a prefix or a suffix, found by bisection.
+    iff :math:`w x_i > -1 - b`. Each is a range of ranks of x (a prefix or a suffix), found by
+    bisection; the positive class's share of a rank range is found by bisection on ``keys``.
     """
     w, b = theta[0], theta[1]
     n = data.xs.shape[0]
-    safe = jnp.where(w == 0.0, 1.0, w)
-    zero, full = jnp.asarray(0), jnp.asarray(n)
-
-    def span(threshold, below_when_positive, all_when_flat):
-        left = jnp.searchsorted(data.xs, threshold, side="left")  # #{x < threshold}
-        right = jnp.searchsorted(data.xs, threshold, side="right")  # #{x <= threshold}
-        below = (zero, left)  # x < threshold
-        above = (right, full)  # x > threshold
-        use_below = (w > 0.0) == below_when_positive
-        lo = jnp.where(use_below, below[0], above[0])
-        hi = jnp.where(use_below, below[1], above[1])
-        lo = jnp.where(w == 0.0, 0, lo)
-        hi = jnp.where(w == 0.0, jnp.where(all_when_flat, n, 0), hi)
-        return lo, hi
-
-    lo_p, hi_p = span((1.0 - b) / safe, True, b < 1.0)
-    lo_n, hi_n = span((-1.0 - b) / safe, False, b > -1.0)
-    return _range_sums(data.pos, lo_p, hi_p), _range_sums(data.neg, lo_n, hi_n)
+    flat = w == 0.0
+    thresholds = jnp.stack([1.0 - b, -1.0 - b]) / jnp.where(flat, 1.0, w)
+    left = jnp.searchsorted(data.xs, thresholds, side="left")  # #{x < t}
+    right = jnp.searchsorted(data.xs, thresholds, side="right")  # #{x <= t}
+    # y = +1 is active below its threshold when w > 0, y = -1 above; w < 0 swaps; w = 0: all or none.
+    below = jnp.stack([w > 0.0, w < 0.0])
+    everything = jnp.stack([b < 1.0, b > -1.0])
+    lo = jnp.where(flat, 0, jnp.where(below, 0, right))
+    hi = jnp.where(flat, jnp.where(everything, n, 0), jnp.where(below, left, n))
+    # positions in the class-sorted order of the positive class's samples with rank < lo / hi
+    bounds = jnp.searchsorted(data.keys, problem.positive * n + jnp.concatenate([lo, hi]), side="left")
+    in_class = data.by_class[:, bounds[2:]] - data.by_class[:, bounds[:2]]  # (3, 2): both signs' ranges
+    everyone = data.total[:, hi] - data.total[:, lo]
+    return problem.cp * in_class[:, 0], problem.cn * (everyone[:, 1] - in_class[:, 1])
 
 
-def _objective_gradient_hessian(theta, data: _PrefixSums, reg: Float[Array, "2 2"]):
+def _objective_gradient_hessian(theta, data: _Sorted, problem: _Problem, reg: Float[Array, "2 2"]):
     r"""f, grad f and the generalised Hessian from the active-set sums (O(log n)).
 
     With :math:`A_r = \sum_{\text{active}, y_i = y} C_i x_i^r`, each sign contributes
@@ -111,7 +117,7 @@ def _objective_gradient_hessian(theta, data: _PrefixSums, reg: Float[Array, "2 2
     f = 0.5 * theta @ (reg @ theta)
     g = reg @ theta
     h = reg
-    for sums, y in zip(_active_sums(theta, data), (1.0, -1.0), strict=True):
+    for sums, y in zip(_active_sums(theta, data, problem), (1.0, -1.0), strict=True):
         a0, a1, a2 = sums[0], sums[1], sums[2]
         f = f + (1.0 - y * b) ** 2 * a0 - 2.0 * (1.0 - y * b) * y * w * a1 + w * w * a2
         g = g + 2.0 * jnp.stack([w * a2 + b * a1 - y * a1, w * a1 + b * a0 - y * a0])
@@ -119,7 +125,7 @@ def _objective_gradient_hessian(theta, data: _PrefixSums, reg: Float[Array, "2 2
     return f, g, h
 
 
-def _solve_sorted(data: _PrefixSums, mu: Float[Array, ""]) -> Float[Array, " 2"]:
+def _solve_sorted(data: _Sorted, problem: _Problem, mu: Float[Array, ""]) -> Float[Array, " 2"]:
     r"""Exact minimiser for one binary problem, given prefix sums over the centred feature.
 
     The feature is centred, :math:`x' = x - \mu`, for conditioning; with :math:`b' = b + w\mu` the
@@ -132,7 +138,7 @@ def _solve_sorted(data: _PrefixSums, mu: Float[Array, ""]) -> Float[Array, " 2"]
 
     def newton(state):
         theta, f, _, it = state
-        _, g, h = _objective_gradient_hessian(theta, data, reg)
+        _, g, h = _objective_gradient_hessian(theta, data, problem, reg)
         det = h[0, 0] * h[1, 1] - h[0, 1] * h[1, 0]
         step = -jnp.stack([h[1, 1] * g[0] - h[0, 1] * g[1], h[0, 0] * g[1] - h[1, 0] * g[0]]) / det
         slope = g @ step
@@ -145,10 +151,10 @@ def _solve_sorted(data: _PrefixSums, mu: Float[Array, ""]) -> Float[Array, " 2"]
 
         def shrink(trial):
             s = 0.5 * trial[0]
-            return s, _objective_gradient_hessian(theta + s * step, data, reg)[0]
+            return s, _objective_gradient_hessian(theta + s * step, data, problem, reg)[0]
 
         one = jnp.asarray(1.0, dtype=dtype)
-        first = _objective_gradient_hessian(theta + step, data, reg)[0]
+        first = _objective_gradient_hessian(theta + step, data, problem, reg)[0]
         s, f_new = jax.lax.while_loop(too_long, shrink, (one, first))
         new = theta + s * step
         moved = jnp.max(jnp.abs(new - theta)) > 4 * tiny * (1.0 + jnp.max(jnp.abs(new)))
@@ -158,7 +164,7 @@ def _solve_sorted(data: _PrefixSums, mu: Float[Array, ""]) -> Float[Array, " 2"]
         return state[2] & (state[3] < _MAX_NEWTON_STEPS)
 
     theta0 = jnp.zeros(2, dtype=dtype)
-    f0 = _objective_gradient_hessian(theta0, data, reg)[0]
+    f0 = _objective_gradient_hessian(theta0, data, problem, reg)[0]
     theta = jax.lax.while_loop(going, newton, (theta0, f0, jnp.asarray(True), jnp.asarray(0)))[0]
     return jnp.stack([theta[0], theta[1] - theta[0] * mu])
 
@@ -168,24 +174,30 @@ def _prefix(values: Float[Array, "p n"]) -> Float[Array, "p n1"]:
 
 
 @jax.jit
-def _solve_latent(x: Float[Array, " n"], y: Float[Array, "p n"], c: Float[Array, "p n"]) -> Float[Array, "p 2"]:
-    """Exact ``(w, b)`` of every binary problem (row of ``y``, ``c``) on one latent ``x``.
+def _solve_latent(
+    x: Float[Array, " n"], labels: Int[Array, " n"], mask: Float[Array, " n"], problems: _Problem
+) -> Float[Array, "q 2"]:
+    """Exact ``(w, b)`` of every binary problem on one latent ``x`` (``labels``: class of each sample).
 
-    The feature is centred and sorted once and six prefix sums are formed per problem (O(n) each);
-    every Newton step is then O(log n). Compiled per (n, p) only: latents are looped over outside.
+    Two sorts and two sets of prefix sums per latent (O(n log n), independent of the number of
+    problems); every Newton step of every problem is then O(log n). Compiled per (n, q) only.
     """
-    mu = jnp.mean(x)
+    n = x.shape[0]
+    mu = jnp.sum(mask * x) / jnp.sum(mask)
     order = jnp.argsort(x)
     xs = x[order] - mu
-    ys, cs = y[:, order], c[:, order]
-    powers = jnp.stack([jnp.ones_like(xs), xs, xs * xs])  # (3, n)
-
-    def prefix(weights):  # (p, n) -> (p, 3, n + 1)
-        return jax.vmap(_prefix, in_axes=0, out_axes=1)(weights[None, :, :] * powers[:, None, :])
-
-    pos_sums = prefix(jnp.where(ys > 0, cs, 0.0))
-    neg_sums = prefix(jnp.where(ys < 0, cs, 0.0))
-    return jax.vmap(lambda ps, ns: _solve_sorted(_PrefixSums(xs=xs, pos=ps, neg=ns), mu))(pos_sums, neg_sums)
+    rank = jnp.zeros(n, dtype=labels.dtype).at[order].set(jnp.arange(n, dtype=labels.dtype))
+    keys = labels * n + rank
+    by_key = jnp.argsort(keys)
+    xc, mc = x[by_key] - mu, mask[by_key]
+    ms = mask[order]
+    data = _Sorted(
+        xs=xs,
+        total=_prefix(jnp.stack([ms, ms * xs, ms * xs * xs])),
+        keys=keys[by_key],
+        by_class=_prefix(jnp.stack([mc, mc * xc, mc * xc * xc])),
+    )
+    return jax.vmap(lambda problem: _solve_sorted(data, problem, mu))(problems)
 
 
 class LinearSVC1D(NamedTuple):
@@ -200,6 +212,7 @@ class LinearSVC1D(NamedTuple):
     theta: Float[np.ndarray, "m q 2"]
 
 
+@float64
 def fit_linear_svc_1d(
     codes: Float[np.ndarray, "n m"], labels: Int[np.ndarray, " n"], *, C: float
 ) -> LinearSVC1D:
@@ -213,7 +226,6 @@ def fit_linear_svc_1d(
     Returns:
         The fitted :class:`LinearSVC1D`.
     """
-    require_x64()
     present, counts = np.unique(labels, return_counts=True)
     if present.size < 2:
         raise ValueError("a classifier needs at least two classes in the training labels")
@@ -221,25 +233,28 @@ def fit_linear_svc_1d(
     weight = n / (present.size * counts)
     index = np.searchsorted(present, labels)
     if present.size == 2:
-        sign = np.where(index == 1, 1.0, -1.0)[None, :]
-        cost = np.where(index == 1, C * weight[1], C * weight[0])[None, :]
+        positive, cp, cn = np.array([1]), np.array([C * weight[1]]), np.array([C * weight[0]])
     else:
-        member = index[None, :] == np.arange(present.size)[:, None]
-        sign = np.where(member, 1.0, -1.0)
-        cost = np.where(member, C * weight[:, None], C)
-    # Pad samples (cost 0: no term in f) and problems (all costs 0: solution 0) to shared buckets.
-    num_problems, pad_n = sign.shape[0], max(padded_size(n), _MIN_SAMPLES) - n
+        positive, cp, cn = np.arange(present.size), C * weight, np.full(present.size, C)
+    # Pad samples (class P, weight 0) and problems (zero costs: solution 0) to shared buckets.
+    num_problems = positive.size
+    pad_n = max(padded_size(n), _MIN_SAMPLES) - n
     pad_q = _problem_bucket(num_problems) - num_problems
+    problems = _Problem(
+        positive=jnp.asarray(np.pad(positive, (0, pad_q), constant_values=present.size)),
+        cp=jnp.asarray(np.pad(cp, (0, pad_q)), dtype=jnp.float64),
+        cn=jnp.asarray(np.pad(cn, (0, pad_q)), dtype=jnp.float64),
+    )
+    labels_padded = jnp.asarray(np.pad(index, (0, pad_n), constant_values=present.size))
+    mask = jnp.asarray(np.pad(np.ones(n), (0, pad_n)))
     x = np.pad(np.asarray(codes, dtype=np.float64).T, ((0, 0), (0, pad_n)))
-    sign = np.pad(sign, ((0, pad_q), (0, pad_n)), constant_values=1.0)
-    cost = np.pad(cost, ((0, pad_q), (0, pad_n)))
-    sign, cost = jnp.asarray(sign), jnp.asarray(cost, dtype=jnp.float64)
-    theta = np.stack([np.asarray(_solve_latent(jnp.asarray(xj), sign, cost)) for xj in x])
+    theta = np.stack([np.asarray(_solve_latent(jnp.asarray(xj), labels_padded, mask, problems)) for xj in x])
     return LinearSVC1D(classes=present, theta=theta[:, :num_problems])
 
 
 def _problem_bucket(q: int) -> int:
-    return 1 if q == 1 else -(-q // 8) * 8
+    # Newton steps are O(log n), so padded problems cost little; few buckets mean few compilations.
+    return 1 if q == 1 else max(8, 1 << (q - 1).bit_length())
 
 
 @jax.jit
@@ -250,9 +265,9 @@ def _predict_index(theta: Float[Array, "m q 2"], x: Float[Array, "m t"]) -> Int[
     return jnp.argmax(scores, axis=1).astype(jnp.int32)
 
 
+@float64
 def predict_linear_svc_1d(model: LinearSVC1D, codes: Float[np.ndarray, "t m"]) -> Int[np.ndarray, "t m"]:
     """Predicted class label of every code under each latent's classifier (sklearn's decision rule)."""
-    require_x64()
     t = codes.shape[0]
     x = np.pad(np.asarray(codes, dtype=np.float64).T, ((0, 0), (0, padded_size(t) - t)))
     index = np.asarray(_predict_index(jnp.asarray(model.theta), jnp.asarray(x)))[:, :t]

@@ -29,7 +29,7 @@ from jaxtyping import Float, Int
 from sklearn.metrics import mutual_info_score
 
 from ._backend import padded_size
-from ._x64 import require_x64
+from linvae.numeric._precision import float64
 from .histogram import histogram_bins, histogram_bins_fast
 
 
@@ -103,12 +103,13 @@ def _padded_mi_matrix(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+@float64
 def discrete_mutual_information_fast(
     bins: Int[np.ndarray | Array, "n m"], factors: Int[np.ndarray | Array, "n k"]
 ) -> Float[np.ndarray, "m k"]:
     """Matrix of :math:`I(\\mathrm{bin}_j; c_k)` in nats (JAX; equal to the reference to ``ROUNDOFF``).
 
-    Needs ``jax_enable_x64`` (float64 counts and logs); labels must be non-negative integers.
+    Runs in float64 (a local x64 context); labels must be non-negative integers.
 
     Args:
         bins: discretised codes, one column per latent.
@@ -117,15 +118,14 @@ def discrete_mutual_information_fast(
     Returns:
         ``(m, K)`` float64 mutual informations.
     """
-    require_x64()
     bins = np.asarray(bins, dtype=np.int64)
     factors = np.asarray(factors, dtype=np.int64)
     return _padded_mi_matrix(bins, factors)
 
 
+@float64
 def discrete_entropy_fast(factors: Int[np.ndarray | Array, "n k"]) -> Float[np.ndarray, " k"]:
     """Plug-in entropy of each factor in nats (JAX; equal to :func:`discrete_entropy` to ``ROUNDOFF``)."""
-    require_x64()
     factors = np.asarray(factors, dtype=np.int64)
     return np.diagonal(_padded_mi_matrix(factors, factors)).copy()
 

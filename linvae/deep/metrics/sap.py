@@ -45,7 +45,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from ._backend import Backend, check_backend, warn_dropped
-from ._x64 import require_x64
+from linvae.numeric._precision import float64
 from .ground_truth import (
     GroundTruthData,
     Representation,
@@ -138,6 +138,11 @@ def _svm_reference(codes, labels, codes_test, labels_test) -> tuple[np.ndarray, 
     return acc, unconverged
 
 
+@float64
+def _continuous_fast_host(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    return np.asarray(_continuous_fast(jnp.asarray(codes), jnp.asarray(factors, dtype=jnp.float64)))
+
+
 def sap(
     codes: Float[np.ndarray | Array, "n m"],
     factors: Int[np.ndarray | Array, "n k"],
@@ -171,10 +176,7 @@ def sap(
         if cfg.backend == "reference":
             matrix[:, kept] = _continuous_reference(codes, factors[:, kept])
         else:
-            require_x64()
-            matrix[:, kept] = np.asarray(
-                _continuous_fast(jnp.asarray(codes), jnp.asarray(factors[:, kept], dtype=jnp.float64))
-            )
+            matrix[:, kept] = _continuous_fast_host(codes, factors[:, kept])
     else:
         if codes_test is None or factors_test is None:
             raise ValueError("discrete SAP needs codes_test and factors_test")
