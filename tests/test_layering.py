@@ -34,9 +34,11 @@ def test_numeric_and_symbolic_sources_do_not_cross():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "linvae"
-    for sub, banned in (("symbolic", ("import jax", "from jax", "linvae.numeric")),
-                        ("numeric", ("import sympy", "from sympy", "linvae.symbolic")),
-                        ("deep", ("import sympy", "from sympy", "linvae.symbolic"))):
+    for sub, banned in (
+        ("symbolic", ("import jax", "from jax", "linvae.numeric")),
+        ("numeric", ("import sympy", "from sympy", "linvae.symbolic")),
+        ("deep", ("import sympy", "from sympy", "linvae.symbolic")),
+    ):
         for path in (root / sub).rglob("*.py"):
             text = path.read_text()
             for b in banned:

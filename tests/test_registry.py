@@ -13,12 +13,31 @@ from linvae.theorems import FIGURE_SLUGS, THEOREMS, Theorem
 
 #: The catalogue of THEORY.md §9, in order.
 CATALOGUE = (
-    "population-loss", "matrix-gradients", "decoder-block", "encoder-block", "gain-identity",
-    "gain-contraction", "raw-gain-bound", "collapse-limit", "collapse-global-optimum", "mi-chain",
-    "collapse-stability", "water-filling", "water-filling-information", "lambda-beta-equivalence",
-    "beta-one-degenerate", "rotation-invariance", "lucas-threshold", "lucas-rate-distortion",
-    "learned-isotropic", "diag-identifiability", "kumar-poole-exact", "ichikawa-ode",
-    "ichikawa-fixed-point", "ichikawa-threshold", "pi-equilibrium",
+    "population-loss",
+    "matrix-gradients",
+    "decoder-block",
+    "encoder-block",
+    "gain-identity",
+    "gain-contraction",
+    "raw-gain-bound",
+    "collapse-limit",
+    "collapse-global-optimum",
+    "mi-chain",
+    "collapse-stability",
+    "water-filling",
+    "water-filling-information",
+    "lambda-beta-equivalence",
+    "beta-one-degenerate",
+    "rotation-invariance",
+    "lucas-threshold",
+    "lucas-rate-distortion",
+    "learned-isotropic",
+    "diag-identifiability",
+    "kumar-poole-exact",
+    "ichikawa-ode",
+    "ichikawa-fixed-point",
+    "ichikawa-threshold",
+    "pi-equilibrium",
 )
 SLUGS = list(THEOREMS)
 
@@ -50,7 +69,7 @@ def test_proof_note_matches_registry(slug):
     assert status == th.status
     heading = "## Proof" if th.status == "proved" else "## Proof sketch"
     assert re.search(rf"^{heading}$", text, flags=re.M), f"{slug}: expected heading {heading!r}"
-    checked = text[text.index("**Checked by:**"):]
+    checked = text[text.index("**Checked by:**") :]
     for face in (th.derive.target, th.predict.target, th.test_path.name):
         assert face in checked, f"{slug}: 'Checked by' does not name {face}"
 

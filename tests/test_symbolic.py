@@ -4,6 +4,7 @@ Each test states the expected closed form of THEORY.md independently of how linv
 so a wrong derivation fails here.
 """
 
+import pytest
 import sympy as sp
 
 from linvae import symbolic as S
@@ -160,7 +161,13 @@ def test_rate_distortion():
 
 def test_kumar_poole():
     k = S.derive_kumar_poole()
-    for key in ("Sigma_star_residual", "full_gap", "diag_gap", "hadamard_closed_residual", "mean_star_residual"):
+    for key in (
+        "Sigma_star_residual",
+        "full_gap",
+        "diag_gap",
+        "hadamard_closed_residual",
+        "mean_star_residual",
+    ):
         assert is_zero(k[key]), key
     from linvae.symbolic.kumar_poole import h11, h22, x
 
@@ -189,8 +196,8 @@ def test_ichikawa():
 def test_controllers():
     assert S.derive_telescoping()["residual"] == 0
     eq = S.derive_equilibria()
-    from linvae.symbolic.controllers import n_active, logsum
     from linvae.symbolic._symbols import C_set
+    from linvae.symbolic.controllers import logsum, n_active
 
     assert eq["integrator_equilibrium_e"] == 0
     assert same(eq["beta_star_D1"], 1 + 2 * lam * sp.exp((logsum - 2 * C_set) / n_active))
@@ -222,3 +229,40 @@ def test_derivations_return_sympy_not_floats():
                 assert not isinstance(leaf, float)
                 if isinstance(leaf, sp.Basic | sp.MatrixBase):
                     assert not leaf.atoms(sp.Float), f"{name} produced a float: {leaf}"
+
+
+@pytest.mark.slow
+def test_cli_report_and_proof_check(tmp_path):
+    """``python -m linvae.symbolic --out`` writes the report; ``--check-proofs`` fails on a stale note."""
+    import shutil
+    import subprocess
+    import sys
+
+    from linvae.symbolic.notes import default_proofs_dir
+
+    out = tmp_path / "derivations.txt"
+    res = subprocess.run(
+        [sys.executable, "-m", "linvae.symbolic", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    text = out.read_text()
+    for heading in (
+        "Stationarity conditions",
+        "Reverse water-filling",
+        "Thresholds (derived)",
+        "Encoder-gain spectra",
+        "Gain identity",
+    ):
+        assert heading in text
+    proofs = tmp_path / "proofs"
+    shutil.copytree(default_proofs_dir(), proofs)
+    note = proofs / "water-filling.md"
+    note.write_text(note.read_text().replace(r"\frac{\beta - 1}{2 \lambda \mu}", "0", 1))
+    cmd = [sys.executable, "-m", "linvae.symbolic", "--check-proofs", "--proofs-dir", str(proofs)]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=120).returncode == 1
+    cmd_write = [sys.executable, "-m", "linvae.symbolic", "--write-proofs", "--proofs-dir", str(proofs)]
+    assert subprocess.run(cmd_write, capture_output=True, text=True, timeout=120).returncode == 0
+    assert note.read_text() == (default_proofs_dir() / "water-filling.md").read_text()

@@ -14,6 +14,7 @@ derives. Modules, one concept each:
     ichikawa         order-parameter ODE, fixed points and threshold (T22-T24)
     controllers      DynamicVAE telescoping identity and PI equilibria (T25)
     notes            LaTeX blocks for proofs/ and their regeneration
+    report           the readable report printed by ``python -m linvae.symbolic``
 
 ``python -m linvae.symbolic`` prints the derivations.
 """

@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latex", action="store_true", help="LaTeX instead of plain text")
     p.add_argument("--write-proofs", action="store_true", help="regenerate the blocks in proofs/")
     p.add_argument("--check-proofs", action="store_true", help="exit 1 if a proof note is stale")
-    p.add_argument("--proofs-dir", type=Path, default=None, help="proofs/ directory (default: the checkout's)")
+    p.add_argument(
+        "--proofs-dir", type=Path, default=None, help="proofs/ directory (default: the checkout's)"
+    )
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     if args.write_proofs or args.check_proofs:

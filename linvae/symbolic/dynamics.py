@@ -1,4 +1,5 @@
-r"""The alternating (block) map, symbolically: scalar per direction and matrix at small sizes (§3.3–3.5, §3.10).
+r"""The alternating (block) map, symbolically: scalar per direction and matrix at small sizes (§3.3–3.5,
+§3.10).
 
 The per-direction map is :math:`(b_t, w_t) \to (a_t, z_t) \to (b_{t+1}, w_{t+1})`, each half-step the exact
 block minimiser solved by :mod:`linvae.symbolic.stationarity`. The gain identity (T5)
@@ -25,7 +26,8 @@ from linvae.symbolic.stationarity import derive_collapse_branch, derive_decoder_
 
 @functools.cache
 def derive_scalar_map(variant: str = "D1") -> dict[str, sp.Expr]:
-    r"""One sweep of the per-direction map as functions of :math:`(b, w)`: ``a, z, b_next, w_next, k_next``."""
+    r"""One sweep of the per-direction map as functions of :math:`(b, w)`: ``a, z, b_next, w_next,
+    k_next``."""
     if variant == "D1":
         dec = derive_decoder_block()
         a_t, z_t = dec[a], dec[z]
@@ -43,7 +45,8 @@ def derive_scalar_map(variant: str = "D1") -> dict[str, sp.Expr]:
 
 @functools.cache
 def derive_gain_identity() -> dict[str, sp.Expr]:
-    r"""T5, scalar: the residual :math:`k_{t+1} - (k_t + 2\lambda a_t)/\beta`: 0 for D1; **not** 0 for D3, whose
+    r"""T5, scalar: the residual :math:`k_{t+1} - (k_t + 2\lambda a_t)/\beta`: 0 for D1; **not** 0 for D3,
+    whose
     fixed-variance decoder is not the exact posterior (the identity needs :math:`a_t/z_t = k_t`).
 
     Also the two half-step facts it rests on: encoder :math:`k_{t+1} = a_t(z_t^{-1} + 2\lambda)/\beta` and
@@ -99,7 +102,8 @@ def derive_matrix_gain_identity(seed: int = 0) -> dict[str, sp.Expr]:
 
     * ``symbolic``: :math:`K_{t+1} - (K_t + 2\lambda A_t^\top)/\beta` with symbolic :math:`\Sigma_Y` (2×2),
       :math:`B` (1×2), :math:`\Sigma_W` (1×1), β, λ — every entry cancels to 0;
-    * ``gradient_decoder`` / ``gradient_encoder``: the symbolic matrix gradient of :math:`\mathcal L_{\lambda\beta}`
+    * ``gradient_decoder`` / ``gradient_encoder``: the symbolic matrix gradient of :math:`\mathcal
+        L_{\lambda\beta}`
       at the block formulas, at exact random rational points (n = 2, m = 1) — all zero, so the formulas
       are the block minimisers' stationarity conditions;
     * ``rational``: the identity's residual at exact random rationals for n = 3, m = 2.

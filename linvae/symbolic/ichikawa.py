@@ -1,6 +1,7 @@
 r"""The order-parameter ODE of Ichikawa & Hukushima (AISTATS 2024), M = M* = 1 (THEORY.md §6).
 
-:math:`\Lambda = \rho + \eta`, :math:`\Sigma_\mu = \rho\tilde m^2 + \eta\tilde Q`, :math:`C = \rho m\tilde m + \eta R`,
+:math:`\Lambda = \rho + \eta`, :math:`\Sigma_\mu = \rho\tilde m^2 + \eta\tilde Q`, :math:`C = \rho m\tilde
+m + \eta R`,
 :math:`\Sigma_s = \rho m^2 + \eta Q`, :math:`P = Q + \beta`. The right-hand side is written once
 (:func:`ode_rhs`); the fixed points are solved by sympy from it, and the threshold is the root of the
 determinant of its Jacobian at collapse.
@@ -21,7 +22,8 @@ Lam = rho + eta
 
 
 def ode_rhs(noise: bool = True) -> sp.Matrix:
-    r"""RHS of :math:`(\dot m, \dot{\tilde m}, \dot Q, \dot{\tilde Q}, \dot R, \dot v)`; ``noise=False`` drops the
+    r"""RHS of :math:`(\dot m, \dot{\tilde m}, \dot Q, \dot{\tilde Q}, \dot R, \dot v)`; ``noise=False``
+    drops the
     :math:`\tau^2` SGD-noise terms (the gradient flow)."""
     m, tm, Q, tQ, R, v = STATE
     S_mu = rho * tm**2 + eta * tQ
@@ -45,7 +47,8 @@ def ode_rhs(noise: bool = True) -> sp.Matrix:
 def derive_fixed_points() -> dict[str, object]:
     r"""T23: fixed points of the gradient flow (τ² terms dropped) at κ = 0.
 
-    Solved in stages by ``sympy.solve``: :math:`\dot v = 0` gives :math:`v(Q)`, :math:`\dot{\tilde m} = 0` gives
+    Solved in stages by ``sympy.solve``: :math:`\dot v = 0` gives :math:`v(Q)`, :math:`\dot{\tilde m} = 0`
+    gives
     :math:`\tilde m(m, Q)`; with the rank-one closure of a single aligned student
     (:math:`Q = m^2`, :math:`\tilde Q = \tilde m^2`, :math:`R = m\tilde m`), :math:`\dot m = 0` leaves one
     equation in :math:`m`, whose positive non-zero root is taken. The closure is then *checked*: the

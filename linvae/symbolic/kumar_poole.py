@@ -1,6 +1,7 @@
 r"""Kumar & Poole's second-order β-VAE objective, exact for a linear decoder (THEORY.md §5).
 
-Per data point :math:`y`, decoder :math:`\mathcal N(Ax + c, \Sigma_Z)`, posterior :math:`\mathcal N(\mu, \Sigma)`.
+Per data point :math:`y`, decoder :math:`\mathcal N(Ax + c, \Sigma_Z)`, posterior :math:`\mathcal N(\mu,
+\Sigma)`.
 For a linear decoder the Gaussian expectation is exact:
 :math:`\mathbb E_q[-\log p(y\mid x)] = -\log p(y\mid\mu) + \tfrac12\operatorname{tr}(H\Sigma)`,
 :math:`H = A^\top\Sigma_Z^{-1}A`, so minimising the β-ELBO over Σ is a concave-log-det problem solved here
@@ -33,20 +34,20 @@ def _H() -> sp.Matrix:
 
 
 def beta_elbo(Sigma: sp.Matrix) -> sp.Expr:
-    r"""The exact β-ELBO loss of a linear decoder: :math:`\ell(\mu) + \tfrac12\operatorname{tr}(H\Sigma) + \beta\,\mathrm{KL}`."""
+    r"""The exact β-ELBO loss of a linear decoder: :math:`\ell(\mu) + \tfrac12\operatorname{tr}(H\Sigma) +
+    \beta\,\mathrm{KL}`."""
     mvec = sp.Matrix([mu1, mu2])
     kl = sp.Rational(1, 2) * (Sigma.trace() + (mvec.T * mvec)[0] - sp.log(Sigma.det()) - 2)
     return nll(mu1, mu2) + sp.Rational(1, 2) * (_H() * Sigma).trace() + beta * kl
 
 
 def deterministic_objective(diagonal: bool = False) -> sp.Expr:
-    r""":math:`\mathcal L_{\rm det} = \ell(\mu) + \tfrac\beta2\|\mu\|^2 + \tfrac\beta2\log\det(I + H/\beta)` (full)
+    r""":math:`\mathcal L_{\rm det} = \ell(\mu) + \tfrac\beta2\|\mu\|^2 + \tfrac\beta2\log\det(I +
+    H/\beta)` (full)
     or with :math:`\sum_i\log(1 + H_{ii}/\beta)` (diagonal)."""
     H = _H()
     reg = (
-        sp.log(1 + h11 / beta) + sp.log(1 + h22 / beta)
-        if diagonal
-        else sp.log((sp.eye(2) + H / beta).det())
+        sp.log(1 + h11 / beta) + sp.log(1 + h22 / beta) if diagonal else sp.log((sp.eye(2) + H / beta).det())
     )
     return nll(mu1, mu2) + beta / 2 * (mu1**2 + mu2**2) + beta / 2 * reg
 
@@ -57,11 +58,15 @@ def derive_kumar_poole() -> dict[str, sp.Expr]:
 
     * ``Sigma_star``: the solution of :math:`\partial_\Sigma = 0` over a full symmetric 2×2 Σ;
     * ``Sigma_star_residual``: :math:`\Sigma^\ast - (I + H/\beta)^{-1}` (0);
-    * ``full_gap`` / ``diag_gap``: :math:`\min_\Sigma\mathcal L_\beta - \mathcal L_{\rm det}` for both families (0);
+    * ``full_gap`` / ``diag_gap``: :math:`\min_\Sigma\mathcal L_\beta - \mathcal L_{\rm det}` for both
+        families (0);
     * ``hadamard_gap``: diagonal minus full regulariser, and its closed form
-      :math:`-\tfrac\beta2\log(1 - h_{12}^2/((\beta + h_{11})(\beta + h_{22})))` (≥ 0, zero iff :math:`h_{12} = 0`);
-    * ``large_beta``: :math:`\lim_{\beta\to\infty}\tfrac\beta2\log\det(I + H/\beta)` (= :math:`\tfrac12\operatorname{tr}H`);
-    * ``monotone``: :math:`\partial_\beta[\tfrac\beta2\log(1 + h/\beta)]` written in :math:`x = h/\beta`, and its
+      :math:`-\tfrac\beta2\log(1 - h_{12}^2/((\beta + h_{11})(\beta + h_{22})))` (≥ 0, zero iff
+      :math:`h_{12} = 0`);
+    * ``large_beta``: :math:`\lim_{\beta\to\infty}\tfrac\beta2\log\det(I + H/\beta)` (=
+        :math:`\tfrac12\operatorname{tr}H`);
+    * ``monotone``: :math:`\partial_\beta[\tfrac\beta2\log(1 + h/\beta)]` written in :math:`x = h/\beta`,
+        and its
       :math:`x`-derivative (:math:`x/(1+x)^2 \ge 0`, with value 0 at :math:`x = 0`): increasing in β;
     * ``mean_star``: the optimal mean for a quadratic :math:`\ell` (a linear decoder) — the encoder block.
     """
@@ -69,7 +74,9 @@ def derive_kumar_poole() -> dict[str, sp.Expr]:
     Sig = sp.Matrix([[s11, s12], [s12, s22]])
     L = beta_elbo(Sig)
     sol = sp.solve([sp.diff(L, v) for v in (s11, s12, s22)], [s11, s12, s22], dict=True)
-    sol = [s for s in sol if all(sp.simplify(s[v]).could_extract_minus_sign() is not True for v in (s11, s22))]
+    sol = [
+        s for s in sol if all(sp.simplify(s[v]).could_extract_minus_sign() is not True for v in (s11, s22))
+    ]
     (sol,) = sol
     S_star = Sig.subs(sol).applyfunc(sp.factor)
     residual = (S_star - (sp.eye(2) + H / beta).inv()).applyfunc(sp.simplify)
@@ -127,7 +134,9 @@ def derive_rotation_gap() -> dict[str, sp.Expr]:
         - beta / 2 * (sp.log(1 + h1 / beta) + sp.log(1 + h2 / beta))
     )
     # the gap is (beta/2) log(product ratio); the product excess is a perfect square
-    excess = sp.factor(sp.trigsimp(sp.expand((beta + Hr[0, 0]) * (beta + Hr[1, 1]) - (beta + h1) * (beta + h2))))
+    excess = sp.factor(
+        sp.trigsimp(sp.expand((beta + Hr[0, 0]) * (beta + Hr[1, 1]) - (beta + h1) * (beta + h2)))
+    )
     return {
         "H_rotated": Hr,
         "off_diagonal": sp.factor(sp.trigsimp(Hr[0, 1])),

@@ -53,8 +53,11 @@ def _population() -> str:
             (r"\mathcal L_{\mathrm{D1}}", ob["L_D1"]),
             (r"\text{residual of the }E\text{ expansion}", pi["E_expansion"]),
             (r"\mathcal K - I(X;Y) - \mathrm{KL}(\mathcal N(0,\Sigma_X)\|\mathcal N(0,I))", pi["rate_split"]),
-            (r"\lambda(y-\hat y)^2 + \log\mathcal N(y;\hat y,(2\lambda)^{-1}) + \tfrac12\log\tfrac\pi\lambda",
-             pi["lambda_likelihood"]),
+            (
+                r"\lambda(y-\hat y)^2 + \log\mathcal N(y;\hat y,(2\lambda)^{-1}) +"
+                r" \tfrac12\log\tfrac\pi\lambda",
+                pi["lambda_likelihood"],
+            ),
         ]
     )
 
@@ -77,7 +80,10 @@ def _decoder() -> str:
             (r"\partial_a^2\mathcal L", stationarity.derive_block_convexity()["decoder_d2a"]),
             (r"\Sigma_Z - (\Sigma_Y^{-1} + B^\top\Sigma_W^{-1}B)^{-1}", f["woodbury"]),
             (r"E - \Sigma_Z", f["E_minus_Sigma_Z"]),
-            (r"\nabla_{(A,\Sigma_Z)}\mathcal L\ \text{at the block}", dynamics.derive_matrix_gain_identity()["gradient_decoder"].T),
+            (
+                r"\nabla_{(A,\Sigma_Z)}\mathcal L\ \text{at the block}",
+                dynamics.derive_matrix_gain_identity()["gradient_decoder"].T,
+            ),
         ]
     )
 
@@ -89,7 +95,10 @@ def _encoder() -> str:
             ("b", e[b]),
             ("w", e[w]),
             (r"\nabla^2_{(b,w)}\mathcal L", stationarity.derive_block_convexity()["encoder_hessian"]),
-            (r"\nabla_{(B,\Sigma_W)}\mathcal L\ \text{at the block}", dynamics.derive_matrix_gain_identity()["gradient_encoder"].T),
+            (
+                r"\nabla_{(B,\Sigma_W)}\mathcal L\ \text{at the block}",
+                dynamics.derive_matrix_gain_identity()["gradient_encoder"].T,
+            ),
         ]
     )
 
@@ -145,7 +154,14 @@ def _collapse_limit() -> str:
 
 def _global_optimum() -> str:
     sols = stationarity.derive_stationary_set_lambda0()
-    return _aligned([(r"\{(b, w) : \nabla\mathcal L_{\text{profile}} = 0,\ \lambda = 0\}", sp.FiniteSet(*[(s[b], s[w]) for s in sols]))])
+    return _aligned(
+        [
+            (
+                r"\{(b, w) : \nabla\mathcal L_{\text{profile}} = 0,\ \lambda = 0\}",
+                sp.FiniteSet(*[(s[b], s[w]) for s in sols]),
+            )
+        ]
+    )
 
 
 def _mi_chain() -> str:
@@ -188,7 +204,10 @@ def _water_filling() -> str:
             (r"\mu_{\text{boundary}}\ (u = b^2\mu > 0 \iff \mu > \mu_{\text{boundary}})", wf["mu_boundary"]),
             (r"\partial u/\partial\mu", wf["du_dmu"]),
             (r"\Delta\mathcal L_{\text{activate}}(x = \mu/D)", ag["delta_x"]),
-            (r"\Delta\mathcal L_{\text{activate}}\big/\tfrac{\beta-1}2", sp.expand(sp.simplify(ag["delta_x"] / ((sp.Symbol("beta", positive=True) - 1) / 2)))),
+            (
+                r"\Delta\mathcal L_{\text{activate}}\big/\tfrac{\beta-1}2",
+                sp.expand(sp.simplify(ag["delta_x"] / ((sp.Symbol("beta", positive=True) - 1) / 2))),
+            ),
             (r"\partial_x\Delta\mathcal L_{\text{activate}}", ag["ddelta_dx"]),
         ]
     )
@@ -214,11 +233,26 @@ def _equivalence() -> str:
     e = spectrum.derive_equivalence()
     return _aligned(
         [
-            (r"\mathcal L_{\lambda\beta} - (\mathcal R + \mathcal K) - [\lambda\operatorname{tr}E + (\beta-1)\mathcal K]", d["split"]),
-            (r"[\ldots] - \mathcal L^{\mathrm{D3}}_{\beta-1,\ \sigma_d^2 = 1/(2\lambda)} + \tfrac n2\log\tfrac\pi\lambda", d["second_bracket"]),
-            (r"\mathcal L^{\mathrm{D3}}_{\lambda} - \mathcal L^{\mathrm{D3}}_{\sigma_{\rm eff}} - \tfrac n2\log\tfrac{\sigma_d^2}{\sigma_{\rm eff}^2}", d["sigma_eff"]),
+            (
+                r"\mathcal L_{\lambda\beta} - (\mathcal R + \mathcal K) - [\lambda\operatorname{tr}E"
+                r" + (\beta-1)\mathcal K]",
+                d["split"],
+            ),
+            (
+                r"[\ldots] - \mathcal L^{\mathrm{D3}}_{\beta-1,\ \sigma_d^2 = 1/(2\lambda)} + \tfrac"
+                r" n2\log\tfrac\pi\lambda",
+                d["second_bracket"],
+            ),
+            (
+                r"\mathcal L^{\mathrm{D3}}_{\lambda} - \mathcal L^{\mathrm{D3}}_{\sigma_{\rm eff}} -"
+                r" \tfrac n2\log\tfrac{\sigma_d^2}{\sigma_{\rm eff}^2}",
+                d["sigma_eff"],
+            ),
         ]
-        + [(rf"{k}_{{\mathrm{{wf}}}} - {k}_{{\mathrm{{Lucas}}}}(\beta-1, 1/(2\lambda))", v) for k, v in e.items()]
+        + [
+            (rf"{k}_{{\mathrm{{wf}}}} - {k}_{{\mathrm{{Lucas}}}}(\beta-1, 1/(2\lambda))", v)
+            for k, v in e.items()
+        ]
     )
 
 
@@ -239,7 +273,10 @@ def _rotation() -> str:
     r = objective.derive_rotation_invariance()
     return _aligned(
         [
-            (r"\mathcal L(RB, R\Sigma_WR^\top, AR^\top, \Sigma_Z) - \mathcal L(B,\Sigma_W,A,\Sigma_Z)", r["loss_difference"]),
+            (
+                r"\mathcal L(RB, R\Sigma_WR^\top, AR^\top, \Sigma_Z) - \mathcal L(B,\Sigma_W,A,\Sigma_Z)",
+                r["loss_difference"],
+            ),
             (r"\Sigma_{W,R}^{-1}(RB) - RK", r["gain_residual"]),
         ]
     )

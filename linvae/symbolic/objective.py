@@ -6,7 +6,8 @@ decoder gain :math:`a`, decoder variance :math:`z`:
 
 .. math::
     E = (1 - ab)^2\mu + a^2w,\qquad
-    \mathcal L = \tfrac12\Big[\frac Ez + \log z + \log2\pi\Big] + \frac\beta2\big[b^2\mu + w - \log w - 1\big] + \lambda E .
+    \mathcal L = \tfrac12\Big[\frac Ez + \log z + \log2\pi\Big] + \frac\beta2\big[b^2\mu + w - \log w -
+    1\big] + \lambda E .
 
 Variants (THEORY.md §2.2): ``"D1"`` learns :math:`z` per direction, ``"D2"`` shares one learned
 :math:`z = \sigma_d^2` over all directions, ``"D3"`` fixes :math:`z = \sigma_d^2`. The matrix form
@@ -64,7 +65,8 @@ def inactive_objective(variant: str = "D1") -> sp.Expr:
 def matrix_objective(
     Sigma_Y: sp.Matrix, B: sp.Matrix, Sigma_W: sp.Matrix, A: sp.Matrix, Sigma_Z: sp.Matrix, beta_, lam_
 ) -> dict[str, sp.Expr]:
-    r"""Matrix :math:`\mathcal R`, :math:`\mathcal K`, :math:`\operatorname{tr}E` and :math:`\mathcal L_{\lambda\beta}` (§2.1).
+    r"""Matrix :math:`\mathcal R`, :math:`\mathcal K`, :math:`\operatorname{tr}E` and :math:`\mathcal
+    L_{\lambda\beta}` (§2.1).
 
     Args:
         Sigma_Y: (n, n) sympy matrix; B: (m, n); Sigma_W: (m, m); A: (n, m); Sigma_Z: (n, n).
@@ -104,7 +106,8 @@ def _rational_matrix(rng, r: int, c: int) -> sp.Matrix:
 
 
 def rational_rotation(t_: sp.Rational) -> sp.Matrix:
-    r"""An exact rational rotation :math:`\frac1{1+t^2}\begin{pmatrix}1-t^2 & -2t\\ 2t & 1-t^2\end{pmatrix}`."""
+    r"""An exact rational rotation :math:`\frac1{1+t^2}\begin{pmatrix}1-t^2 & -2t\\ 2t &
+    1-t^2\end{pmatrix}`."""
     c, s = (1 - t_**2) / (1 + t_**2), 2 * t_ / (1 + t_**2)
     return sp.Matrix([[c, -s], [s, c]])
 
@@ -113,11 +116,14 @@ def rational_rotation(t_: sp.Rational) -> sp.Matrix:
 def derive_population_identities(seed: int = 0) -> dict[str, sp.Expr]:
     r"""T1: the algebra behind the closed forms of §2.1 (all residuals 0).
 
-    * ``E_expansion``: :math:`(I - AB)\Sigma_Y(I - AB)^\top + A\Sigma_WA^\top - [\Sigma_Y - AB\Sigma_Y - \Sigma_YB^\top A^\top + A\Sigma_XA^\top]`
+    * ``E_expansion``: :math:`(I - AB)\Sigma_Y(I - AB)^\top + A\Sigma_WA^\top - [\Sigma_Y - AB\Sigma_Y -
+        \Sigma_YB^\top A^\top + A\Sigma_XA^\top]`
       with symbolic entries (n = 2, m = 1);
-    * ``rate_split``: :math:`\mathcal K - I(X;Y) - \mathrm{KL}(\mathcal N(0,\Sigma_X)\|\mathcal N(0,I))` at exact
+    * ``rate_split``: :math:`\mathcal K - I(X;Y) - \mathrm{KL}(\mathcal N(0,\Sigma_X)\|\mathcal N(0,I))` at
+        exact
       rationals (n = 3, m = 2);
-    * ``lambda_likelihood``: :math:`\lambda(y - \hat y)^2 - [-\log\mathcal N(y;\hat y,(2\lambda)^{-1}) - \tfrac12\log(\pi/\lambda)]`.
+    * ``lambda_likelihood``: :math:`\lambda(y - \hat y)^2 - [-\log\mathcal N(y;\hat y,(2\lambda)^{-1}) -
+        \tfrac12\log(\pi/\lambda)]`.
     """
     import random
 
@@ -141,7 +147,9 @@ def derive_population_identities(seed: int = 0) -> dict[str, sp.Expr]:
     y, yh = sp.symbols("y yhat", real=True)
     v = 1 / (2 * lam)
     gauss_nll = (y - yh) ** 2 / (2 * v) + sp.log(2 * sp.pi * v) / 2
-    lam_lik = sp.simplify(sp.expand_log(lam * (y - yh) ** 2 - (gauss_nll - sp.log(sp.pi / lam) / 2), force=True))
+    lam_lik = sp.simplify(
+        sp.expand_log(lam * (y - yh) ** 2 - (gauss_nll - sp.log(sp.pi / lam) / 2), force=True)
+    )
     return {"E_expansion": E_res, "rate_split": split, "lambda_likelihood": lam_lik}
 
 
@@ -203,7 +211,8 @@ def derive_matrix_gradients(seed: int = 0) -> dict[str, sp.Matrix]:
 
 @functools.cache
 def derive_rotation_invariance(seed: int = 0) -> dict[str, sp.Expr]:
-    r"""T16: :math:`\mathcal L_{\lambda\beta}(RB, R\Sigma_WR^\top, AR^\top, \Sigma_Z) - \mathcal L_{\lambda\beta}(B, \Sigma_W, A, \Sigma_Z)`
+    r"""T16: :math:`\mathcal L_{\lambda\beta}(RB, R\Sigma_WR^\top, AR^\top, \Sigma_Z) - \mathcal
+    L_{\lambda\beta}(B, \Sigma_W, A, \Sigma_Z)`
     with an exact rational rotation, m = 2, n = 3, at exact random rationals (0), and the gain
     :math:`K \mapsto RK`."""
     import random
@@ -227,10 +236,12 @@ def derive_rotation_invariance(seed: int = 0) -> dict[str, sp.Expr]:
 def derive_decomposition() -> dict[str, sp.Expr]:
     r"""T14: the split of §3.12 and the λ ↔ decoder-precision equivalences (all residuals 0).
 
-    * ``split``: :math:`\mathcal L_{\lambda\beta} - (\mathcal R + \mathcal K) - [\lambda\operatorname{tr}E + (\beta-1)\mathcal K]`;
+    * ``split``: :math:`\mathcal L_{\lambda\beta} - (\mathcal R + \mathcal K) - [\lambda\operatorname{tr}E
+        + (\beta-1)\mathcal K]`;
     * ``second_bracket``: the bracket minus the D3 objective with :math:`\beta' = \beta - 1`,
       :math:`\sigma_d^2 = 1/(2\lambda)`, plus its constant :math:`\tfrac n2\log(\pi/\lambda)`;
-    * ``sigma_eff``: D3 with λ minus the β-VAE with :math:`\sigma_{\rm eff}^{-2} = \sigma_d^{-2} + 2\lambda`, up to
+    * ``sigma_eff``: D3 with λ minus the β-VAE with :math:`\sigma_{\rm eff}^{-2} = \sigma_d^{-2} +
+        2\lambda`, up to
       the constant :math:`\tfrac n2\log(\sigma_d^2/\sigma_{\rm eff}^2)`.
     """
     R, K, trE, n = sp.symbols("R K trE n", positive=True)
@@ -238,7 +249,9 @@ def derive_decomposition() -> dict[str, sp.Expr]:
     split = sp.simplify(L - (R + K) - (lam * trE + (beta - 1) * K))
     sd2 = 1 / (2 * lam)
     d3 = trE / (2 * sd2) + n / 2 * sp.log(2 * sp.pi * sd2) + (beta - 1) * K
-    second = sp.simplify(sp.expand_log((lam * trE + (beta - 1) * K) - (d3 - n / 2 * sp.log(sp.pi / lam)), force=True))
+    second = sp.simplify(
+        sp.expand_log((lam * trE + (beta - 1) * K) - (d3 - n / 2 * sp.log(sp.pi / lam)), force=True)
+    )
     s_eff = 1 / (1 / sigma_d2 + 2 * lam)
     d3_lam = trE / (2 * sigma_d2) + n / 2 * sp.log(2 * sp.pi * sigma_d2) + beta * K + lam * trE
     bvae = trE / (2 * s_eff) + n / 2 * sp.log(2 * sp.pi * s_eff) + beta * K

@@ -26,7 +26,8 @@ rest = sp.Symbol("S_rest", positive=True)  # sum of mu_i over the inactive direc
 @functools.cache
 def derive_rate_distortion() -> dict[str, sp.Expr]:
     r"""Per-direction rate/distortion (derived at the solved D3 point), the totals for a fixed active set
-    and the slope :math:`d\mathcal D/d\mathcal R_{\rm rate} = (d\mathcal D/d\theta)/(d\mathcal R/d\theta)` (= −2θ);
+    and the slope :math:`d\mathcal D/d\mathcal R_{\rm rate} = (d\mathcal D/d\theta)/(d\mathcal R/d\theta)`
+    (= −2θ);
     the per-direction optimal loss in the closed form of §4 (``value_residual`` = 0)."""
     th = derive_lucas_in_theta()
     rate_i, dist_i = th["kl"], th["E"]

@@ -51,33 +51,74 @@ def report(latex: bool = False) -> str:
         ("Decoder block (exact, D1)", [("a", dec[a]), ("z", dec[z])]),
         ("Encoder block (exact)", [("b", enc[b]), ("w", enc[w])]),
         ("Collapse (b = 0 branch)", [(str(k), v) for k, v in S.derive_collapse_branch("D1").items()]),
-        ("Reverse water-filling (D1, lambda > 0)",
-         [(k, wf[k]) for k in ("w", "b", "a", "z", "Sigma_X", "k")]
-         + [("active iff mu >", wf["mu_boundary"]), ("activation loss change (x = mu/D)", ag["delta_x"])]),
-        ("Lucas et al. (D3), in theta = beta sigma_eff^2",
-         [(k, luc[k]) for k in ("w", "b", "a", "k", "E")] + [("theta", S.derive_lucas()["theta"])]),
-        ("Learned isotropic (D2) and Tipping-Bishop",
-         [("sigma_d2 stationary", iso["sigma_d2_stationary"]), ("fixed point", iso["fixed_point"]),
-          ("Tipping-Bishop (beta=1, lambda=0)", iso["tipping_bishop"]), ("lambda = 0", iso["lam0"])]),
-        ("Encoder-gain spectra b_i, k_i = b_i/w_i",
-         [(f"{v}: {q}", spec[v][q]) for v in ("D1", "D3") for q in ("b", "k", "level")]),
-        ("Linearisation at collapse (D1)",
-         [("flow Jacobian", fl["jacobian"]), ("det", fl["det"]), ("sweep factor", sf["factor"])]),
-        ("Thresholds (derived)",
-         [("T11 beta_c (D1)", thr["T11"]), ("T11 beta_c from the map", thr["T11_map"]),
-          ("T17 largest collapsed eigenvalue (D3)", thr["T17"]),
-          ("T19 total-collapse bound on mu_1 (D2)", thr["T19"]), ("T24 beta_c(kappa)", thr["T24"])]),
-        ("Gain identity (T5)", [("k_{t+1}", S.derive_scalar_map("D1")["k_next"]),
-                                ("residual D1", gi["residual_D1"]), ("residual D3 (not an identity)", gi["residual_D3"]),
-                                ("matrix residual n=2, m=1", S.derive_matrix_gain_identity()["symbolic"])]),
-        ("Kumar & Poole (T21)", [("Sigma*", kp["Sigma_star"]), ("min - L_det (full)", kp["full_gap"]),
-                                 ("min - L_det (diag)", kp["diag_gap"]), ("Hadamard gap", kp["hadamard_gap"]),
-                                 ("large-beta limit", kp["large_beta"])]),
-        ("Ichikawa & Hukushima (T23, T24)",
-         [(str(k), v) for k, v in fp["point"].items()]
-         + [("eps_g*", fp["eps_g"]), ("argmin eps_g*", fp["beta_opt"]), ("beta_c(kappa)", th["beta_c"])]),
-        ("Controllers (T25)", [("telescoping residual", S.derive_telescoping()["residual"]),
-                               ("beta* (D3)", eq["beta_star_D3"]), ("beta* (D1)", eq["beta_star_D1"]),
-                               ("d beta_raw / d e", eq["dbeta_de"])]),
+        (
+            "Reverse water-filling (D1, lambda > 0)",
+            [(k, wf[k]) for k in ("w", "b", "a", "z", "Sigma_X", "k")]
+            + [("active iff mu >", wf["mu_boundary"]), ("activation loss change (x = mu/D)", ag["delta_x"])],
+        ),
+        (
+            "Lucas et al. (D3), in theta = beta sigma_eff^2",
+            [(k, luc[k]) for k in ("w", "b", "a", "k", "E")] + [("theta", S.derive_lucas()["theta"])],
+        ),
+        (
+            "Learned isotropic (D2) and Tipping-Bishop",
+            [
+                ("sigma_d2 stationary", iso["sigma_d2_stationary"]),
+                ("fixed point", iso["fixed_point"]),
+                ("Tipping-Bishop (beta=1, lambda=0)", iso["tipping_bishop"]),
+                ("lambda = 0", iso["lam0"]),
+            ],
+        ),
+        (
+            "Encoder-gain spectra b_i, k_i = b_i/w_i",
+            [(f"{v}: {q}", spec[v][q]) for v in ("D1", "D3") for q in ("b", "k", "level")],
+        ),
+        (
+            "Linearisation at collapse (D1)",
+            [("flow Jacobian", fl["jacobian"]), ("det", fl["det"]), ("sweep factor", sf["factor"])],
+        ),
+        (
+            "Thresholds (derived)",
+            [
+                ("T11 beta_c (D1)", thr["T11"]),
+                ("T11 beta_c from the map", thr["T11_map"]),
+                ("T17 largest collapsed eigenvalue (D3)", thr["T17"]),
+                ("T19 total-collapse bound on mu_1 (D2)", thr["T19"]),
+                ("T24 beta_c(kappa)", thr["T24"]),
+            ],
+        ),
+        (
+            "Gain identity (T5)",
+            [
+                ("k_{t+1}", S.derive_scalar_map("D1")["k_next"]),
+                ("residual D1", gi["residual_D1"]),
+                ("residual D3 (not an identity)", gi["residual_D3"]),
+                ("matrix residual n=2, m=1", S.derive_matrix_gain_identity()["symbolic"]),
+            ],
+        ),
+        (
+            "Kumar & Poole (T21)",
+            [
+                ("Sigma*", kp["Sigma_star"]),
+                ("min - L_det (full)", kp["full_gap"]),
+                ("min - L_det (diag)", kp["diag_gap"]),
+                ("Hadamard gap", kp["hadamard_gap"]),
+                ("large-beta limit", kp["large_beta"]),
+            ],
+        ),
+        (
+            "Ichikawa & Hukushima (T23, T24)",
+            [(str(k), v) for k, v in fp["point"].items()]
+            + [("eps_g*", fp["eps_g"]), ("argmin eps_g*", fp["beta_opt"]), ("beta_c(kappa)", th["beta_c"])],
+        ),
+        (
+            "Controllers (T25)",
+            [
+                ("telescoping residual", S.derive_telescoping()["residual"]),
+                ("beta* (D3)", eq["beta_star_D3"]),
+                ("beta* (D1)", eq["beta_star_D1"]),
+                ("d beta_raw / d e", eq["dbeta_de"]),
+            ],
+        ),
     ]
     return "\n".join(_section(t, rows, latex) for t, rows in sections)

@@ -22,7 +22,6 @@ import functools
 import sympy as sp
 
 from linvae.symbolic._symbols import sigma_d2
-
 from linvae.symbolic.stationarity import derive_learned_isotropic, derive_lucas, derive_water_filling
 
 
@@ -56,5 +55,7 @@ def derive_equivalence() -> dict[str, sp.Expr]:
     for k in ("b", "w", "a", "k"):
         target = luc[k].subs(lam, 0).subs(sigma_d2, 1 / (2 * lam)).subs(beta, beta - 1)
         out[k] = sp.simplify(wf[k] - target)
-    out["level"] = sp.simplify(wf["D"] - luc["theta"].subs(lam, 0).subs(sigma_d2, 1 / (2 * lam)).subs(beta, beta - 1))
+    out["level"] = sp.simplify(
+        wf["D"] - luc["theta"].subs(lam, 0).subs(sigma_d2, 1 / (2 * lam)).subs(beta, beta - 1)
+    )
     return out

@@ -4,7 +4,8 @@ At collapse (:math:`b = a = 0`, :math:`w = 1`, :math:`z = z_0`) the flow and the
 
 * Flow: the Jacobian of :math:`(\dot b, \dot a) = -\nabla_{(b,a)}\mathcal L` is minus the Hessian of the
   per-direction objective; with :math:`\nu = z_0^{-1} + 2\lambda` it is
-  :math:`\begin{pmatrix}-\beta\mu & \nu\mu\\ \nu\mu & -\nu\end{pmatrix}`; the trace is negative, so collapse is
+  :math:`\begin{pmatrix}-\beta\mu & \nu\mu\\ \nu\mu & -\nu\end{pmatrix}`; the trace is negative, so
+  collapse is
   stable iff the determinant is positive.
 * Map: :math:`\partial b_{t+1}/\partial b_t` at collapse is the per-direction sweep factor
   (:math:`(w, b)` is triangular there: :math:`w_{t+1} = 1` whatever :math:`w_t` when :math:`b_t = 0`).
@@ -38,7 +39,8 @@ def _collapse_point(variant: str) -> dict:
 
 @functools.cache
 def derive_flow_linearisation(variant: str = "D1") -> dict[str, sp.Expr]:
-    r"""Flow Jacobian in :math:`(b, a)` at collapse, its determinant, trace and the root β_c of the determinant."""
+    r"""Flow Jacobian in :math:`(b, a)` at collapse, its determinant, trace and the root β_c of the
+    determinant."""
     L = direction_objective("D1" if variant == "D1" else "D3")
     H = sp.hessian(L, (b, a)).subs(_collapse_point(variant))
     J = (-H).applyfunc(sp.factor)

@@ -17,7 +17,7 @@ import functools
 import sympy as sp
 
 from linvae.symbolic._symbols import a, b, beta, lam, mu, sigma2, sigma_d2, theta, u, w, z
-from linvae.symbolic.objective import direction_objective, inactive_objective, rate, reconstruction_moment
+from linvae.symbolic.objective import direction_objective, rate, reconstruction_moment
 
 #: Extra symbols for the learned isotropic variance (D2): data dimension, latent count, and the sum of
 #: the eigenvalues no latent carries.
@@ -29,7 +29,8 @@ s_0 = sp.Symbol("s_0", positive=True)
 
 @functools.cache
 def derive_stationarity(variant: str = "D1") -> dict[str, sp.Expr]:
-    r"""The stationarity conditions :math:`\partial_\theta\mathcal L` for :math:`\theta \in (b, w, a[, z])`."""
+    r"""The stationarity conditions :math:`\partial_\theta\mathcal L` for :math:`\theta \in (b, w, a[,
+    z])`."""
     L = direction_objective(variant)
     params = (b, w, a, z) if variant == "D1" else (b, w, a)
     return {f"dL/d{p}": sp.factor(sp.diff(L, p)) for p in params}
@@ -37,7 +38,8 @@ def derive_stationarity(variant: str = "D1") -> dict[str, sp.Expr]:
 
 @functools.cache
 def derive_decoder_block() -> dict[sp.Symbol, sp.Expr]:
-    r"""Exact decoder block of D1: :math:`(a, z)` from :math:`\partial_a\mathcal L = \partial_z\mathcal L = 0`."""
+    r"""Exact decoder block of D1: :math:`(a, z)` from :math:`\partial_a\mathcal L = \partial_z\mathcal L =
+    0`."""
     L = direction_objective("D1")
     (sol,) = sp.solve([sp.diff(L, a), sp.diff(L, z)], [a, z], dict=True)
     return {a: sp.factor(sol[a]), z: sp.factor(sol[z])}
@@ -56,9 +58,11 @@ def derive_encoder_block() -> dict[sp.Symbol, sp.Expr]:
 
 @functools.cache
 def derive_block_convexity() -> dict[str, sp.Matrix]:
-    r"""T4: the per-direction Hessian of :math:`\mathcal L` in the encoder block :math:`(b, w)` is diagonal with
+    r"""T4: the per-direction Hessian of :math:`\mathcal L` in the encoder block :math:`(b, w)` is diagonal
+    with
     positive entries for every :math:`(a, z)` (so the encoder block has a unique minimiser), and the
-    decoder-block profile is strictly convex in :math:`a` (second derivative :math:`(1/z + 2\lambda)\Sigma_X`)."""
+    decoder-block profile is strictly convex in :math:`a` (second derivative :math:`(1/z +
+    2\lambda)\Sigma_X`)."""
     L = direction_objective("D1")
     H_enc = sp.hessian(L, (b, w)).applyfunc(sp.factor)
     d2a = sp.factor(sp.diff(L, a, 2))
@@ -153,7 +157,8 @@ def derive_activation_gain() -> dict[str, sp.Expr]:
 
 @functools.cache
 def derive_water_filling_information() -> dict[str, sp.Expr]:
-    r"""Per active direction at the water-filling point: :math:`I(X;Y)`, :math:`\mathcal K`, :math:`I(X;V)`, :math:`\mathcal R`, :math:`E` (T13).
+    r"""Per active direction at the water-filling point: :math:`I(X;Y)`, :math:`\mathcal K`,
+    :math:`I(X;V)`, :math:`\mathcal R`, :math:`E` (T13).
 
     :math:`I(X;V)` uses one factor per direction with signal variance :math:`\mu - \sigma^2` (noise σ²):
     :math:`I = \tfrac12\log\frac{b^2\mu + w}{\sigma^2b^2 + w}`.
@@ -180,7 +185,8 @@ def derive_water_filling_information() -> dict[str, sp.Expr]:
 def derive_lucas() -> dict[str, sp.Expr]:
     r"""The informative stationary point of D3 (fixed :math:`\sigma_d^2`, Lucas et al., THEORY.md §4).
 
-    Returns ``w, u, b, a``, the noise level ``theta`` (:math:`= w\mu` there, i.e. :math:`\beta\sigma_{\rm eff}^2`),
+    Returns ``w, u, b, a``, the noise level ``theta`` (:math:`= w\mu` there, i.e. :math:`\beta\sigma_{\rm
+    eff}^2`),
     the activation boundary, the encoder gain spectrum ``k = b/w`` and ``E``.
     """
     L = direction_objective("D3")

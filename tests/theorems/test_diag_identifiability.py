@@ -23,6 +23,10 @@ from tests.strategies import problems
 M = 2  # the symbolic certificate is for two latents
 
 
+_objective = jax.jit(nm.objective)
+_grad3 = jax.jit(jax.grad(nm.objective, argnums=(0, 1, 2)))
+
+
 def _variant(s2: float) -> nm.Variant:
     return nm.Variant(decoder="fixed", encoder="diagonal", sigma_d2=s2)
 
@@ -47,7 +51,7 @@ def _case(case, beta, lam, s2):
 
 
 def _loss(prob, B, W, A, s2, beta, lam):
-    return float(nm.objective(B, W, A, s2 * jnp.eye(prob.n), prob.Sigma_Y, beta, lam))
+    return float(_objective(B, W, A, s2 * jnp.eye(prob.n), prob.Sigma_Y, beta, lam))
 
 
 @given(problems(), st.floats(0.2, 4.0), st.floats(0.0, 2.0), st.floats(0.05, 2.0), st.floats(-3.0, 3.0))
@@ -65,8 +69,14 @@ def test_diag_identifiability_symbolic_matches_numeric(case, beta, lam, s2, phi)
     assert_close(rise, expected, ROUNDOFF, "Hadamard gap")
 
 
-@given(problems(), st.floats(0.2, 4.0), st.floats(0.0, 2.0), st.floats(0.05, 2.0),
-       st.floats(0.05, math.pi / 2 - 0.05), st.integers(0, 3))
+@given(
+    problems(),
+    st.floats(0.2, 4.0),
+    st.floats(0.0, 2.0),
+    st.floats(0.05, 2.0),
+    st.floats(0.05, math.pi / 2 - 0.05),
+    st.integers(0, 3),
+)
 def test_diag_identifiability_strict_increase(case, beta, lam, s2, phi, quarter):
     """Any rotation that is not a signed permutation strictly increases the re-optimised loss (A2)."""
     prob, theta = _case(case, beta, lam, s2)
@@ -77,8 +87,12 @@ def test_diag_identifiability_strict_increase(case, beta, lam, s2, phi, quarter)
     assert _loss(prob, B1, W1, A_rot, s2, beta, lam) > base
     # a signed permutation costs nothing
     P = np.array([[0.0, -1.0], [1.0, 0.0]])
-    B2, W2 = nm.encoder_block(jnp.asarray(np.asarray(opt.A) @ P.T), s2 * jnp.eye(prob.n), beta, lam, _variant(s2))
-    assert_close(_loss(prob, B2, W2, np.asarray(opt.A) @ P.T, s2, beta, lam), base, ROUNDOFF, "signed permutation")
+    B2, W2 = nm.encoder_block(
+        jnp.asarray(np.asarray(opt.A) @ P.T), s2 * jnp.eye(prob.n), beta, lam, _variant(s2)
+    )
+    assert_close(
+        _loss(prob, B2, W2, np.asarray(opt.A) @ P.T, s2, beta, lam), base, ROUNDOFF, "signed permutation"
+    )
 
 
 @given(problems(), st.floats(0.2, 4.0), st.floats(0.0, 2.0), st.floats(0.05, 2.0))
@@ -86,9 +100,7 @@ def test_diag_identifiability_is_stationary(case, beta, lam, s2):
     """The axis-aligned optimum is stationary in (B, diag Σ_W, A) (autodiff, diagonal of the Σ_W gradient)."""
     prob, _ = _case(case, beta, lam, s2)
     opt = nm.lucas(prob, beta, lam, M, s2)
-    gB, gW, gA = jax.grad(nm.objective, argnums=(0, 1, 2))(
-        opt.B, opt.Sigma_W, opt.A, opt.Sigma_Z, prob.Sigma_Y, beta, lam
-    )
+    gB, gW, gA = _grad3(opt.B, opt.Sigma_W, opt.A, opt.Sigma_Z, prob.Sigma_Y, beta, lam)
     assert_stationary((gB, jnp.diag(gW), gA), (opt.B, opt.Sigma_W, opt.A), STATIONARY)
 
 
@@ -100,7 +112,9 @@ def test_diag_identifiability_map_finds_axis_aligned_optimum(case, beta, s2):
     prob, _ = _case(case, beta, 0.0, s2)
     mu = np.asarray(prob.mu)
     assume(mu[0] > 1.1 * mu[1] and (M == prob.n or mu[M] < 0.9 * beta * s2 or mu[M] < 0.9 * mu[M - 1]))
-    run = nm.alternating(prob, beta, 0.0, M, key=case.seed, variant=_variant(s2), tol=1e-13, max_sweeps=200_000)
+    run = nm.alternating(
+        prob, beta, 0.0, M, key=case.seed, variant=_variant(s2), tol=1e-13, max_sweeps=200_000
+    )
     assume(bool(run.converged))
     AtA = np.asarray(run.A.T @ run.A)
     off = np.linalg.norm(AtA - np.diag(np.diag(AtA)))

@@ -21,6 +21,9 @@ from tests.strategies import problems, random_state
 
 M = 2  # the symbolic certificate carries a symbolic 2x2 H
 
+_objective = jax.jit(nm.objective)
+_grad2 = jax.jit(jax.grad(nm.objective, argnums=(0, 1)))
+
 FULL = nm.D1
 DIAG = nm.Variant(encoder="diagonal")
 
@@ -29,8 +32,10 @@ DIAG = nm.Variant(encoder="diagonal")
 def _sym():
     k = S.derive_kumar_poole()
     args = (h11, h12, h22, beta_s)
-    return (bridge.lambdify(k["Sigma_star"], args, modules="numpy"),
-            bridge.lambdify(k["hadamard_gap"], args, modules="numpy"))
+    return (
+        bridge.lambdify(k["Sigma_star"], args, modules="numpy"),
+        bridge.lambdify(k["hadamard_gap"], args, modules="numpy"),
+    )
 
 
 def _setup(case, lam):
@@ -65,7 +70,7 @@ def test_kumar_poole_exact_value(case, beta, lam):
     _, hadamard = _sym()
     B, W = nm.encoder_block(s.A, s.Sigma_Z, beta, lam, FULL)
     _, Wd = nm.encoder_block(s.A, s.Sigma_Z, beta, lam, DIAG)
-    L = lambda W_: float(nm.objective(B, W_, s.A, s.Sigma_Z, prob.Sigma_Y, beta, lam))  # noqa: E731
+    L = lambda W_: float(_objective(B, W_, s.A, s.Sigma_Z, prob.Sigma_Y, beta, lam))  # noqa: E731
     reg = beta / 2 * np.linalg.slogdet(np.eye(M) + H / beta)[1]
     assert_close(L(W) - L(jnp.eye(M)), reg - 0.5 * np.trace(H), ROUNDOFF, "L_det")
     gap = float(hadamard(H[0, 0], H[0, 1], H[1, 1], beta))
@@ -79,7 +84,7 @@ def test_kumar_poole_exact_is_stationary(case, beta, lam):
     """Σ* zeroes the autodiff gradient of the population loss in Σ_W; the mean map B zeroes it in B."""
     prob, s, _ = _setup(case, lam)
     B, W = nm.encoder_block(s.A, s.Sigma_Z, beta, lam, FULL)
-    g = jax.grad(nm.objective, argnums=(0, 1))(B, W, s.A, s.Sigma_Z, prob.Sigma_Y, beta, lam)
+    g = _grad2(B, W, s.A, s.Sigma_Z, prob.Sigma_Y, beta, lam)
     assert_stationary(g, (B, W), STATIONARY)
 
 

@@ -1,5 +1,6 @@
 """T14 lambda-beta-equivalence: L_λβ = (R + K) + [λ tr E + (β−1)K]; the λβ minimiser's (B, Σ_W, A) is the D3
-minimiser at β' = β − 1, σ_d² = 1/(2λ); a D3 λβ-VAE is a β-VAE at σ_eff (proofs/lambda-beta-equivalence.md)."""
+minimiser at β' = β − 1, σ_d² = 1/(2λ); a D3 λβ-VAE is a β-VAE at σ_eff
+(proofs/lambda-beta-equivalence.md)."""
 
 import math
 
@@ -13,6 +14,9 @@ from linvae import symbolic as S
 from linvae._tolerance import ROUNDOFF, STATIONARY
 from tests.helpers import assert_close, assert_stationary
 from tests.strategies import betas, lams, problems, random_state
+
+#: jitted once per shape (the shapes come from a short list); re-tracing per example is what costs.
+_grad3 = jax.jit(jax.grad(nm.objective, argnums=(0, 1, 2)))
 
 
 def _isotropic(st_: nm.State, s2: float) -> nm.State:
@@ -56,7 +60,10 @@ def test_lambda_beta_equivalence_sigma_eff(case, beta, lam, s2):
     prob, m = case.prob, case.m
     s = random_state(prob.n, m, case.seed)
     s_eff = 1.0 / (1.0 / s2 + 2.0 * lam)
-    lhs = nm.losses(prob, _isotropic(s, s2), beta, lam).total - nm.losses(prob, _isotropic(s, s_eff), beta, 0.0).total
+    lhs = (
+        nm.losses(prob, _isotropic(s, s2), beta, lam).total
+        - nm.losses(prob, _isotropic(s, s_eff), beta, 0.0).total
+    )
     assert_close(lhs, prob.n / 2 * math.log(s2 / s_eff), ROUNDOFF, "sigma_eff")
 
 
@@ -67,7 +74,7 @@ def test_lambda_beta_equivalence_is_stationary(case, beta, lam):
     assume(float(prob.mu[0]) > (beta - 1.0) / (2.0 * lam))  # A1: at least one active direction
     wf = nm.water_filling(prob, beta, lam, m)
     Z = np.eye(prob.n) / (2.0 * lam)
-    g = jax.grad(nm.objective, argnums=(0, 1, 2))(wf.B, wf.Sigma_W, wf.A, Z, prob.Sigma_Y, beta - 1.0, 0.0)
+    g = _grad3(wf.B, wf.Sigma_W, wf.A, Z, prob.Sigma_Y, beta - 1.0, 0.0)
     assert_stationary(g, (wf.B, wf.Sigma_W, wf.A), STATIONARY)
 
 

@@ -1,5 +1,6 @@
 """T19 learned-isotropic (D2): Tipping–Bishop variance at β = 1, λ = 0 with a tight ELBO; σ_d² = tr E/n at
-stationarity; total collapse is a strict local minimum iff μ_1 < βs_0/(1 + 2λs_0) (proofs/learned-isotropic.md)."""
+stationarity; total collapse is a strict local minimum iff μ_1 < βs_0/(1 + 2λs_0)
+(proofs/learned-isotropic.md)."""
 
 import functools
 import math
@@ -18,7 +19,6 @@ from linvae._tolerance import CONVERGED, ROUNDOFF, STATIONARY
 from linvae.numeric import flow
 from linvae.symbolic._symbols import beta as beta_s
 from linvae.symbolic._symbols import lam as lam_s
-from linvae.symbolic._symbols import mu as mu_s
 from linvae.symbolic._symbols import sigma_d2 as s2_s
 from linvae.symbolic.stationarity import S_rest, m_dim, n_dim, s_0
 from tests.helpers import assert_close, assert_stationary
@@ -55,17 +55,20 @@ def test_learned_isotropic_symbolic_matches_numeric(case):
     assert_close(L.recon + L.kl, _gaussian_nll(np.asarray(prob.Sigma_Y), C), ROUNDOFF, "tight ELBO")
 
 
+@jax.jit
+def _grad_isotropic(B, W, A, s, Sigma_Y):
+    n = Sigma_Y.shape[0]
+    f = lambda B, W, A, s: nm.objective(B, W, A, s * jnp.eye(n), Sigma_Y, 1.0, 0.0)  # noqa: E731
+    return jax.grad(f, argnums=(0, 1, 2, 3))(B, W, A, s)
+
+
 @given(problems())
 def test_learned_isotropic_is_stationary(case):
     """The Tipping–Bishop point is stationary in (B, Σ_W, A) and in the shared variance σ_d² (autodiff)."""
     prob, m = case.prob, case.m
     st_ = nm.tipping_bishop(prob, m)
     s2 = st_.Sigma_Z[0, 0]
-
-    def f(B, W, A, s):
-        return nm.objective(B, W, A, s * jnp.eye(prob.n), prob.Sigma_Y, 1.0, 0.0)
-
-    g = jax.grad(f, argnums=(0, 1, 2, 3))(st_.B, st_.Sigma_W, st_.A, s2)
+    g = _grad_isotropic(st_.B, st_.Sigma_W, st_.A, s2, prob.Sigma_Y)
     assert_stationary(g, (st_.B, st_.Sigma_W, st_.A, s2), STATIONARY)
 
 
@@ -75,7 +78,7 @@ def _collapse_hessian(m: int, Sigma_Y, s0, beta, lam):
     n = Sigma_Y.shape[0]
 
     def f(x):
-        B, A = x[: m * n].reshape(m, n), x[m * n:].reshape(n, m)
+        B, A = x[: m * n].reshape(m, n), x[m * n :].reshape(n, m)
         return nm.objective(B, jnp.eye(m), A, s0 * jnp.eye(n), Sigma_Y, beta, lam)
 
     return jax.hessian(f)(jnp.zeros(2 * m * n))
