@@ -153,7 +153,7 @@ _ENTRIES: tuple[Theorem, ...] = (
         hypotheses=("D1 (exact decoder block, so A_tᵀ Σ_{Z,t}⁻¹ = K_t)", "β > 0, λ ≥ 0, Σ_{W,0} ≻ 0"),
         status="proved",
         derive=_sym("dynamics:derive_gain_identity"),
-        predict=_num("alternating:alternating"),
+        predict=_num("alternating:gain"),
         figure="gain-contraction",
     ),
     Theorem(
@@ -166,7 +166,7 @@ _ENTRIES: tuple[Theorem, ...] = (
         hypotheses=("D1, λ = 0", "β > 0, Σ_{W,0} ≻ 0, B_0 ≠ 0"),
         status="proved",
         derive=_sym("dynamics:derive_contraction"),
-        predict=_num("alternating:alternating"),
+        predict=_num("alternating:gain"),
         figure="gain-contraction",
     ),
     Theorem(
@@ -179,7 +179,7 @@ _ENTRIES: tuple[Theorem, ...] = (
         hypotheses=("D1, λ = 0, β > 1", "t ≥ 1 (Σ_{W,0} need not satisfy Σ_W ⪯ I)"),
         status="proved",
         derive=_sym("dynamics:derive_caution_case"),
-        predict=_num("alternating:alternating"),
+        predict=_num("alternating:gain"),
         figure="gain-contraction",
     ),
     Theorem(

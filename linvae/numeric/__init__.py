@@ -19,6 +19,7 @@ from linvae.numeric.alternating import alternating as alternating
 from linvae.numeric.alternating import alternating_grid as alternating_grid
 from linvae.numeric.alternating import decoder_block as decoder_block
 from linvae.numeric.alternating import encoder_block as encoder_block
+from linvae.numeric.alternating import gain as gain
 from linvae.numeric.alternating import random_init as random_init
 from linvae.numeric.alternating import spd_matrix as spd_matrix
 from linvae.numeric.information import Information as Information

@@ -372,3 +372,15 @@ def alternating_grid(
     if warn:
         _warn_unconverged(st)
     return st
+
+
+@float64
+def gain(st: State) -> Array:
+    r"""The precision-weighted encoder gain :math:`K = \Sigma_W^{-1}B` (batched states give batched gains).
+
+    Along the map :math:`K_{t+1} = (K_t + 2\lambda A_t^\top)/\beta`; at λ = 0, :math:`K_t = \beta^{-t}K_0`.
+
+    Theorem: gain-identity, gain-contraction, raw-gain-bound
+    """
+    W = jnp.asarray(st.Sigma_W, jnp.float64)
+    return solve_spd(W, jnp.asarray(st.B, jnp.float64))

@@ -224,11 +224,14 @@ def _euclidean_closed_form(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Co
     return Coordinates(-g.B, dW, -g.A, dZ)
 
 
-def _euclidean_autodiff(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Coordinates:
-    def f(c: Coordinates) -> Array:
-        return objective(c.B, c.W @ c.W.T, c.A, c.Z @ c.Z.T, Sigma_Y, beta, lam)
+def project_descent(g: Coordinates, y: Coordinates, v: Variant) -> Coordinates:
+    r"""Descent direction ``-g`` restricted to the variant's free coordinates.
 
-    g = jax.grad(f)(y)
+    ``g`` is the gradient with respect to the full matrices ``(B, L_W, A, L_Z)``: the Cholesky factors
+    keep their lower triangle (E2: the diagonal of ``L_W``); a learned isotropic decoder (D2,
+    :math:`L_Z = \ell I`) moves along ``I`` at rate :math:`\operatorname{tr}g_Z = \partial_\ell`; a fixed decoder
+    (D3) does not move.
+    """
     dW = -(jnp.diag(jnp.diagonal(g.W)) if v.encoder == "diagonal" else jnp.tril(g.W))
     if v.decoder == "full":
         dZ = -jnp.tril(g.Z)
@@ -237,6 +240,13 @@ def _euclidean_autodiff(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Coord
     else:
         dZ = jnp.zeros_like(y.Z)
     return Coordinates(-g.B, dW, -g.A, dZ)
+
+
+def _euclidean_autodiff(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Coordinates:
+    def f(c: Coordinates) -> Array:
+        return objective(c.B, c.W @ c.W.T, c.A, c.Z @ c.Z.T, Sigma_Y, beta, lam)
+
+    return project_descent(jax.grad(f)(y), y, v)
 
 
 def _block(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Coordinates:
