@@ -9,7 +9,8 @@ linvae runs each cell as one compiled call vmapped over the 50 initialisations. 
 straightforward per-init NumPy loop the published code uses (explicit inverses, one init at a time);
 it is too slow to run in full, so it runs on ``--numpy-inits`` of the 50 initialisations per cell and its
 time is extrapolated linearly to 50. Both see the same initialisations, so their per-run results are
-compared directly.
+compared directly. Like the published script, the baseline runs with one BLAS thread per process (its
+joblib pool has cpu_count - 1 = 1 worker on a 2-core machine); linvae uses XLA's own thread pool.
 
     python benchmarks/alternating_protocol.py                  # full JAX protocol + NumPy subsample
     python benchmarks/alternating_protocol.py --sizes 50 --numpy-inits 1
@@ -17,17 +18,24 @@ compared directly.
 
 from __future__ import annotations
 
-import argparse
-import time
-import warnings
+import os
 
-import jax
-import numpy as np
-import scipy.optimize
-from numpy.linalg import inv
+# As the published script does: one BLAS thread per process (it parallelises over initialisations with
+# joblib across cpu_count - 1 processes, i.e. one process on a 2-core machine). XLA ignores these.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from linvae import numeric as nm
-from linvae.numeric.problem import AUTHORS
+import argparse  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.optimize  # noqa: E402
+from numpy.linalg import inv  # noqa: E402
+
+from linvae import numeric as nm  # noqa: E402
+from linvae.numeric.problem import AUTHORS  # noqa: E402
 
 
 def numpy_fixed_point(B, W, beta, lam, Sigma_Y, Sigma_Y_inv, tol, max_half_steps):
