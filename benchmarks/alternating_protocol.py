@@ -51,7 +51,8 @@ def numpy_fixed_point(B, W, beta, lam, Sigma_Y, Sigma_Y_inv, tol, max_half_steps
             A = inv(Sigma_Y_inv + B.T @ Wi @ B) @ B.T @ Wi
             Z = inv(Sigma_Y_inv + B.T @ Wi @ B)
             if dec_prev is not None and (
-                np.linalg.norm(A - dec_prev[0], "fro") <= tol and np.linalg.norm(Z - dec_prev[1], "fro") <= tol
+                np.linalg.norm(A - dec_prev[0], "fro") <= tol
+                and np.linalg.norm(Z - dec_prev[1], "fro") <= tol
             ):
                 break
             dec_prev = (A, Z)
@@ -59,7 +60,10 @@ def numpy_fixed_point(B, W, beta, lam, Sigma_Y, Sigma_Y_inv, tol, max_half_steps
             N = (inv(Z) + 2 * lam * np.eye(n)) / beta if lam != 0 else inv(Z) / beta
             B = inv(np.eye(m) + A.T @ N @ A) @ A.T @ N
             W = inv(np.eye(m) + A.T @ N @ A)
-            if np.linalg.norm(B - enc_prev[0], "fro") <= tol and np.linalg.norm(W - enc_prev[1], "fro") <= tol:
+            if (
+                np.linalg.norm(B - enc_prev[0], "fro") <= tol
+                and np.linalg.norm(W - enc_prev[1], "fro") <= tol
+            ):
                 break
             enc_prev = (B, W)
     return B, W, A, Z
@@ -68,7 +72,7 @@ def numpy_fixed_point(B, W, beta, lam, Sigma_Y, Sigma_Y_inv, tol, max_half_steps
 def numpy_scores(B, W, A, Z, prob_np):
     """R, SAP and I_m of one run, in NumPy."""
     Sy, G, Sv = prob_np
-    n, m = Sy.shape[0], B.shape[0]
+    n = Sy.shape[0]
     Sx = B @ Sy @ B.T + W
     E = Sy - A @ B @ Sy - Sy @ B.T @ A.T + A @ Sx @ A.T
     R = 0.5 * (np.trace(inv(Z) @ E) + np.linalg.slogdet(Z)[1] + n * np.log(2 * np.pi))
@@ -100,18 +104,22 @@ def main() -> None:
         Sy_inv = inv(prob_np[0])
         # Compile once per size (not timed: a fixed cost of ~seconds, reported separately).
         t = time.perf_counter()
-        jax.block_until_ready(nm.alternating_grid(prob, [4.0], [2.0], (B0, W0), tol=tol, max_sweeps=2,
-                                                  warn=False))
+        jax.block_until_ready(
+            nm.alternating_grid(prob, [4.0], [2.0], (B0, W0), tol=tol, max_sweeps=2, warn=False)
+        )
         compile_s = time.perf_counter() - t
         print(f"n = {n}: compile {compile_s:.1f} s; tol {tol:g}, cap {cap} half-steps")
-        print(f"{'beta':>5} {'lam':>4} {'jax s':>7} {'sweeps':>7} {'np s/run':>9} {'max|dR|':>9} "
-              f"{'max|dSAP|':>9} {'max|dIm|':>9}")
+        print(
+            f"{'beta':>5} {'lam':>4} {'jax s':>7} {'sweeps':>7} {'np s/run':>9} {'max|dR|':>9} "
+            f"{'max|dSAP|':>9} {'max|dIm|':>9}"
+        )
         n_jax = n_np = 0.0
         for beta in AUTHORS.betas:
             for lam in AUTHORS.lams:
                 t = time.perf_counter()
-                st = nm.alternating_grid(prob, [beta], [lam], (B0, W0), tol=tol, max_sweeps=cap // 2,
-                                         warn=False)
+                st = nm.alternating_grid(
+                    prob, [beta], [lam], (B0, W0), tol=tol, max_sweeps=cap // 2, warn=False
+                )
                 L = nm.losses(prob, st, beta, lam)
                 info = nm.information(prob, st)
                 jax.block_until_ready((L, info))
@@ -119,28 +127,47 @@ def main() -> None:
                 n_jax += dt
                 k = args.numpy_inits
                 t = time.perf_counter()
-                ref = [numpy_scores(*numpy_fixed_point(np.asarray(B0[i]), np.asarray(W0[i]), beta, lam,
-                                                       prob_np[0], Sy_inv, tol, cap), prob_np)
-                       for i in range(k)]
+                ref = [
+                    numpy_scores(
+                        *numpy_fixed_point(
+                            np.asarray(B0[i]), np.asarray(W0[i]), beta, lam, prob_np[0], Sy_inv, tol, cap
+                        ),
+                        prob_np,
+                    )
+                    for i in range(k)
+                ]
                 dt_np = (time.perf_counter() - t) / max(k, 1)
                 n_np += dt_np * AUTHORS.num_inits
-                ours = np.stack([np.asarray(L.recon[0, 0, :k]), np.asarray(info.sap[0, 0, :k]),
-                                 np.asarray(info.i_m[0, 0, :k])], axis=1)
+                ours = np.stack(
+                    [
+                        np.asarray(L.recon[0, 0, :k]),
+                        np.asarray(info.sap[0, 0, :k]),
+                        np.asarray(info.i_m[0, 0, :k]),
+                    ],
+                    axis=1,
+                )
                 diff = np.max(np.abs(ours - np.array(ref)), axis=0) if k else np.zeros(3)
                 worst = np.maximum(worst, diff)
                 sweeps = int(np.max(np.asarray(st.steps)))
-                print(f"{beta:5g} {lam:4g} {dt:7.2f} {sweeps:7d} {dt_np:9.3f} {diff[0]:9.1e} {diff[1]:9.1e} "
-                      f"{diff[2]:9.1e}", flush=True)
+                print(
+                    f"{beta:5g} {lam:4g} {dt:7.2f} {sweeps:7d} {dt_np:9.3f} {diff[0]:9.1e} {diff[1]:9.1e} "
+                    f"{diff[2]:9.1e}",
+                    flush=True,
+                )
         runs = len(AUTHORS.betas) * len(AUTHORS.lams) * AUTHORS.num_inits
-        print(f"n = {n}: linvae {n_jax:.1f} s for {runs} runs ({runs / n_jax:.1f} runs/s); "
-              f"NumPy loop (extrapolated from {args.numpy_inits}/cell) {n_np:.0f} s; "
-              f"speed-up {n_np / n_jax:.1f}x\n")
+        print(
+            f"n = {n}: linvae {n_jax:.1f} s for {runs} runs ({runs / n_jax:.1f} runs/s); "
+            f"NumPy loop (extrapolated from {args.numpy_inits}/cell) {n_np:.0f} s; "
+            f"speed-up {n_np / n_jax:.1f}x\n"
+        )
         total_jax += n_jax
         total_np_extrap += n_np
         total_runs += runs
-    print(f"TOTAL: linvae {total_jax:.1f} s, {total_runs} runs, {total_runs / total_jax:.1f} runs/s; NumPy loop "
-          f"{total_np_extrap:.0f} s (extrapolated); speed-up {total_np_extrap / total_jax:.1f}x; "
-          f"max |diff| R {worst[0]:.1e}, SAP {worst[1]:.1e}, I_m {worst[2]:.1e}")
+    print(
+        f"TOTAL: linvae {total_jax:.1f} s, {total_runs} runs, {total_runs / total_jax:.1f} runs/s; NumPy loop "
+        f"{total_np_extrap:.0f} s (extrapolated); speed-up {total_np_extrap / total_jax:.1f}x; "
+        f"max |diff| R {worst[0]:.1e}, SAP {worst[1]:.1e}, I_m {worst[2]:.1e}"
+    )
 
 
 if __name__ == "__main__":

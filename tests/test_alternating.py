@@ -26,8 +26,9 @@ def test_map_equals_the_plain_blocks(variant, case, beta, lam, sweeps):
     B0, W0 = random_encoder(prob.n, m, case.seed)
     if variant.encoder == "diagonal":
         W0 = np.diag(np.diag(W0))
-    run = nm.alternating_grid(prob, [beta], [lam], (B0[None], W0[None]), variant=variant, tol=1e-300,
-                              max_sweeps=sweeps, warn=False)
+    run = nm.alternating_grid(
+        prob, [beta], [lam], (B0[None], W0[None]), variant=variant, tol=1e-300, max_sweeps=sweeps, warn=False
+    )
     B, W = jnp.asarray(B0), jnp.asarray(W0)
     for _ in range(sweeps):
         A, Z = nm.decoder_block(prob.Sigma_Y, B, W, variant)
@@ -49,7 +50,10 @@ def published_loop(B, W, beta, lam, Sy, tol, max_half_steps):
             Wi = np.linalg.inv(W)
             Z = np.linalg.inv(Syi + B.T @ Wi @ B)
             A = Z @ B.T @ Wi
-            if dec_prev is not None and max(np.linalg.norm(A - dec_prev[0]), np.linalg.norm(Z - dec_prev[1])) <= tol:
+            if (
+                dec_prev is not None
+                and max(np.linalg.norm(A - dec_prev[0]), np.linalg.norm(Z - dec_prev[1])) <= tol
+            ):
                 return B, W, A, Z, i
             dec_prev = (A, Z)
         else:

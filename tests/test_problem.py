@@ -10,7 +10,7 @@ from sklearn.datasets import make_spd_matrix
 
 from linvae import numeric as nm
 from linvae._tolerance import ROUNDOFF
-from linvae.numeric.problem import AUTHORS, spd_matrix_numpy
+from linvae.numeric.problem import spd_matrix_numpy
 from tests.helpers import assert_close
 
 
@@ -77,7 +77,10 @@ def test_from_spectrum_and_spiked():
 
 
 BAD = [
-    (lambda: nm.from_factors(np.array([[1.0, 2.0], [0.0, 1.0]]), np.ones((3, 2)), 0.1), "Sigma_V must be symmetric"),
+    (
+        lambda: nm.from_factors(np.array([[1.0, 2.0], [0.0, 1.0]]), np.ones((3, 2)), 0.1),
+        "Sigma_V must be symmetric",
+    ),
     (lambda: nm.from_factors(np.array([[1.0, 0.0], [0.0, -1.0]]), np.ones((3, 2)), 0.1), "positive definite"),
     (lambda: nm.from_factors(np.eye(2), np.ones((3, 3)), 0.1), "Gamma must have shape"),
     (lambda: nm.from_factors(np.eye(2), np.ones((3, 2)), -0.1), "sigma2 must be >= 0"),
@@ -91,20 +94,41 @@ BAD = [
     (lambda: nm.alternating(nm.from_spectrum([2.0, 1.0]), 2.0, -1.0, 1), "lam must be >= 0"),
     (lambda: nm.alternating(nm.from_spectrum([2.0, 1.0]), float("nan"), 0.0, 1), "beta must be finite"),
     (lambda: nm.alternating(nm.from_spectrum([2.0, 1.0]), 2.0, 0.0, 3), "m (latent dimension)"),
-    (lambda: nm.alternating(nm.from_spectrum([2.0, 1.0]), 2.0, 0.0, init=(np.ones((1, 3)), np.eye(1))),
-     "init B0 must have shape"),
-    (lambda: nm.alternating(nm.from_spectrum([2.0, 1.0]), 2.0, 0.0, init=(np.ones((1, 2)), -np.eye(1))),
-     "positive definite"),
+    (
+        lambda: nm.alternating(nm.from_spectrum([2.0, 1.0]), 2.0, 0.0, init=(np.ones((1, 3)), np.eye(1))),
+        "init B0 must have shape",
+    ),
+    (
+        lambda: nm.alternating(nm.from_spectrum([2.0, 1.0]), 2.0, 0.0, init=(np.ones((1, 2)), -np.eye(1))),
+        "positive definite",
+    ),
     (lambda: nm.water_filling(nm.from_spectrum([2.0, 1.0]), 1.0, 1.0, 1), "water_filling needs beta > 1"),
-    (lambda: nm.losses(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1), -2.0),
-     "beta must be > 0"),
+    (
+        lambda: nm.losses(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1), -2.0),
+        "beta must be > 0",
+    ),
     (lambda: nm.Variant(decoder="fixed"), "needs a finite sigma_d2"),
-    (lambda: nm.losses(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1)._replace(
-        Sigma_W=-np.eye(1)), 2.0), "state Sigma_W must be symmetric positive definite"),
-    (lambda: nm.information(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1)._replace(
-        B=np.full((1, 2), np.nan))), "state B must be finite"),
-    (lambda: nm.losses(nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([3.0, 2.0, 1.0]), 1), 2.0),
-     "state B must have shape"),
+    (
+        lambda: nm.losses(
+            nm.from_spectrum([2.0, 1.0]),
+            nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1)._replace(Sigma_W=-np.eye(1)),
+            2.0,
+        ),
+        "state Sigma_W must be symmetric positive definite",
+    ),
+    (
+        lambda: nm.information(
+            nm.from_spectrum([2.0, 1.0]),
+            nm.collapsed(nm.from_spectrum([2.0, 1.0]), 1)._replace(B=np.full((1, 2), np.nan)),
+        ),
+        "state B must be finite",
+    ),
+    (
+        lambda: nm.losses(
+            nm.from_spectrum([2.0, 1.0]), nm.collapsed(nm.from_spectrum([3.0, 2.0, 1.0]), 1), 2.0
+        ),
+        "state B must have shape",
+    ),
     (lambda: nm.Variant(decoder="bernoulli"), "decoder must be"),
 ]
 

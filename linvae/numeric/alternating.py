@@ -172,8 +172,17 @@ def _run(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> S
 
     s2_0 = jnp.asarray(variant.sigma_d2 if variant.decoder == "fixed" else 0.0, dt)
     zeros = jnp.zeros((n, m), dt)
-    c0 = _Carry(B0 @ U, Sigma_W0, inv_spd(Sigma_W0), zeros, zeros, s2_0, jnp.asarray(0, jnp.int32), jnp.asarray(False),
-                jnp.asarray(0.0, dt))
+    c0 = _Carry(
+        B0 @ U,
+        Sigma_W0,
+        inv_spd(Sigma_W0),
+        zeros,
+        zeros,
+        s2_0,
+        jnp.asarray(0, jnp.int32),
+        jnp.asarray(False),
+        jnp.asarray(0.0, dt),
+    )
     c = jax.lax.while_loop(cond, body, c0)
     if variant.decoder == "full":
         Zt = sym(jnp.diag(mu) - c.At @ c.S.T)
@@ -227,13 +236,18 @@ def _warn_degenerate(betas, lams, variant: Variant) -> None:
     if any(b < 1 for b in betas):
         notes.append("beta < 1: the loss is unbounded below; the map runs to its cap or diverges")
     if any(b == 1 for b in betas) and any(lam > 0 for lam in lams):
-        notes.append("beta = 1 with lam > 0: the infimum is not attained (Sigma_W -> 0); the result "
-                     "reflects the stopping rule")
+        notes.append(
+            "beta = 1 with lam > 0: the infimum is not attained (Sigma_W -> 0); the result "
+            "reflects the stopping rule"
+        )
     if any(b == 1 for b in betas) and any(lam == 0 for lam in lams):
         notes.append("beta = 1 with lam = 0: the optimum is a continuum; the result depends on the start")
     if notes:
-        warnings.warn("degenerate D1 problem (THEORY.md §3.10): " + "; ".join(notes),
-                      DegenerateProblemWarning, stacklevel=3)
+        warnings.warn(
+            "degenerate D1 problem (THEORY.md §3.10): " + "; ".join(notes),
+            DegenerateProblemWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_unconverged(st: State) -> None:
@@ -242,7 +256,8 @@ def _warn_unconverged(st: State) -> None:
         warnings.warn(
             f"{bad} of {st.converged.size} run(s) did not meet the stopping rule (iteration cap or "
             f"non-finite values); inspect State.converged / State.delta",
-            NotConvergedWarning, stacklevel=3,
+            NotConvergedWarning,
+            stacklevel=3,
         )
 
 

@@ -62,9 +62,7 @@ def loss_terms(Sigma_Y: Array, B: Array, Sigma_W: Array, A: Array, Sigma_Z: Arra
     """The loss terms on raw arrays (jit-, vmap- and grad-friendly; no validation)."""
     n, m = A.shape
     E = reconstruction_moment(Sigma_Y, B, Sigma_W, A)
-    recon = 0.5 * (
-        jnp.trace(solve_spd(Sigma_Z, E)) + logdet_spd(Sigma_Z) + n * math.log(2.0 * math.pi)
-    )
+    recon = 0.5 * (jnp.trace(solve_spd(Sigma_Z, E)) + logdet_spd(Sigma_Z) + n * math.log(2.0 * math.pi))
     kl = 0.5 * (jnp.trace(sigma_x(Sigma_Y, B, Sigma_W)) - logdet_spd(Sigma_W) - m)
     l2 = jnp.trace(E)
     return Losses(recon, kl, l2, recon + beta * kl + lam * l2)

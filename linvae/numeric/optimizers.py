@@ -72,7 +72,7 @@ def _check_run(lr, steps, record_every) -> tuple[float, int, int]:
 
 
 def _check_init(prob: Problem, init) -> tuple[Array, ...]:
-    arrays = [as_finite_array(nm, x) for nm, x in zip(("B", "Sigma_W", "A", "Sigma_Z"), init[:4])]
+    arrays = [as_finite_array(nm, x) for nm, x in zip(("B", "Sigma_W", "A", "Sigma_Z"), init[:4], strict=True)]
     B = arrays[0]
     if B.ndim != 3 or B.shape[-1] != prob.n:
         raise ValueError(f"init B must have shape (k, m, n) with n = {prob.n}; got {B.shape}")

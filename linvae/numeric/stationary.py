@@ -24,8 +24,9 @@ from linvae.numeric.problem import Problem
 
 
 def _closed(B, Sigma_W, A, Sigma_Z) -> State:
-    return State(B, sym(Sigma_W), A, sym(Sigma_Z), jnp.asarray(0, jnp.int32), jnp.asarray(True),
-                 jnp.asarray(0.0))
+    return State(
+        B, sym(Sigma_W), A, sym(Sigma_Z), jnp.asarray(0, jnp.int32), jnp.asarray(True), jnp.asarray(0.0)
+    )
 
 
 def _rotation(R, m: int) -> Array:

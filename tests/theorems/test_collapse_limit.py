@@ -21,8 +21,9 @@ def collapsed_value(prob) -> float:
 @given(case=problems(), beta=st.floats(1.2, 30.0))
 def test_collapse_limit(case, beta):
     prob, m = case.prob, case.m
-    run = nm.alternating(prob, beta, 0.0, init=random_encoder(prob.n, m, case.seed), tol=1e-12,
-                         max_sweeps=5_000)
+    run = nm.alternating(
+        prob, beta, 0.0, init=random_encoder(prob.n, m, case.seed), tol=1e-12, max_sweeps=5_000
+    )
     assert bool(run.converged)
     col = nm.collapsed(prob, m)
     for name in ("B", "Sigma_W", "A", "Sigma_Z"):

@@ -101,9 +101,9 @@ def test_collapse_stability_flow(case):
         mu = np.asarray(prob.mu)
         nu = 1.0 / mu + 2.0 * lam
         if metric == "euclidean":
-            blocks = [np.array([[-beta * m_, n_ * m_], [n_ * m_, -n_]]) for m_, n_ in zip(mu, nu)]
+            blocks = [np.array([[-beta * m_, n_ * m_], [n_ * m_, -n_]]) for m_, n_ in zip(mu, nu, strict=True)]
         else:
-            blocks = [np.array([[-1.0, n_ / beta], [m_, -1.0]]) for m_, n_ in zip(mu, nu)]
+            blocks = [np.array([[-1.0, n_ / beta], [m_, -1.0]]) for m_, n_ in zip(mu, nu, strict=True)]
         exp = np.sort(np.concatenate([np.linalg.eigvals(b).real for b in blocks for _ in range(M)]))
         assert_close(got, exp, IDENTITY, f"{metric} (B, A) spectrum")
         r = np.asarray(fl.linearised_rates(prob, beta, lam, cfg))

@@ -47,8 +47,9 @@ def test_map_never_increases_the_loss(case, beta, lam):
 def test_fixed_points_are_stationary(case, beta, lam):
     """A converged run of the map is a stationary point of the loss (autodiff gradient ~ 0)."""
     prob, m = case.prob, case.m
-    st_ = nm.alternating(prob, beta, lam, init=random_encoder(prob.n, m, case.seed), tol=1e-11,
-                         max_sweeps=50_000)
+    st_ = nm.alternating(
+        prob, beta, lam, init=random_encoder(prob.n, m, case.seed), tol=1e-11, max_sweeps=50_000
+    )
     assert bool(st_.converged)
     g = nm.gradients(prob, st_, beta, lam)
     assert_stationary(g, st_[:4], STATIONARY, "gradient at a fixed point of the map")

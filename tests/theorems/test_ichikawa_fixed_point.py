@@ -34,7 +34,7 @@ def test_ichikawa_fixed_point_is_stationary(case, tau):
     h = ik.Hyper(*(jnp.asarray(x) for x in (rho, eta, beta, tau, 0.0)))
     rhs = ik.ode_scalar(fp, h, noise=False)
     scale = 1.0 + float(np.sqrt(sum(float(x) ** 2 for x in fp)))
-    for r, name in zip(rhs, ik.OrderParams._fields):
+    for r, name in zip(rhs, ik.OrderParams._fields, strict=True):
         assert abs(float(r)) <= tau * ROUNDOFF.rtol * scale, name
     eps = ik.generalisation_error(fp, rho, "scalar")
     assert_close(eps, ik.steady_generalisation_error(rho, eta, beta), ROUNDOFF, "eps_g*")
@@ -63,7 +63,7 @@ def test_ichikawa_fixed_point_attracts(case, seed):
     assert slowest < 0
     ys = ik.integrate_ode(op0, [30.0 / abs(slowest)], form="scalar", rho=rho, eta=eta, beta=beta,
                           tau=1.0, noise=False)
-    for a, b, name in zip(ys, fp, ik.OrderParams._fields):
+    for a, b, name in zip(ys, fp, ik.OrderParams._fields, strict=True):
         assert_close(a[-1], b, FLOW, name)
 
 

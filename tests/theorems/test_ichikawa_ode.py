@@ -10,14 +10,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from linvae._tolerance import ROUNDOFF, SQRT_N_SCALING
 from linvae.numeric import ichikawa as ik
 from tests.helpers import assert_close
 
-SEEDS = 8
+SEEDS = 6
 
 
 def _sup_error(N, kw, M, M_star, t1=2.0):
@@ -26,7 +26,7 @@ def _sup_error(N, kw, M, M_star, t1=2.0):
     for s in range(SEEDS):
         op0 = ik.OrderParams(*(x[s, 0] for x in sim.order))
         ode = ik.integrate_ode(op0, np.asarray(sim.ts), form="matrix", **kw)
-        errs.append(max(float(np.max(np.abs(np.asarray(a[s]) - np.asarray(b)))) for a, b in zip(sim.order, ode)))
+        errs.append(max(float(np.max(np.abs(np.asarray(a[s]) - np.asarray(b)))) for a, b in zip(sim.order, ode, strict=True)))
     return float(np.mean(errs))
 
 
@@ -64,7 +64,7 @@ def test_ichikawa_ode_scalar_equals_matrix(op, h, noise):
     """The scalar ODE is the M = M* = 1 case of the matrix ODE (two independent codings)."""
     mat = ik.ode_matrix(op, h, noise)
     sca = ik.ode_scalar(ik.OrderParams(*(jnp.reshape(x, ()) for x in op)), h, noise)
-    for a, b, name in zip(mat, sca, ik.OrderParams._fields):
+    for a, b, name in zip(mat, sca, ik.OrderParams._fields, strict=True):
         assert_close(jnp.reshape(a, ()), b, ROUNDOFF, name)
 
 
@@ -72,6 +72,7 @@ def test_ichikawa_ode_scalar_equals_matrix(op, h, noise):
        tau=st.floats(0.01, 0.5))
 def test_ichikawa_ode_v_stays_in_unit_interval(op, rho, eta, beta, tau):
     """v ∈ (0, 1] is invariant: at v = 1, v̇ = -τ Q_ii / 2 <= 0; as v -> 0, v̇ -> +inf."""
+    assume(tau * beta * (rho + eta) <= 1.0)  # SGD-stable learning rate (else the τ² terms diverge)
     ts = np.linspace(0.5, 40.0, 20)
     ys = ik.integrate_ode(op, ts, rho=rho, eta=eta, beta=beta, tau=tau)
     v = np.asarray(ys.v)

@@ -1,8 +1,8 @@
 """T24 ichikawa-threshold: the collapsed state is a fixed point for all τ, κ and is linearly stable iff
 β > β_c = ρ + η (κ = 0) or β > Λ/(1+κ) - κ/Λ (κ > 0), independent of τ (small enough for SGD).
 
-Assumptions (proofs/ichikawa-threshold.md): A1 M = M* = 1; A2 τ <= 0.2 (the τ² terms of the bulk block
-must not bind); A3 β away from the threshold.
+Assumptions (proofs/ichikawa-threshold.md): A1 M = M* = 1; A2 τβΛ <= 1 (SGD-stable: the τ² terms of
+the bulk block must not bind); A3 β away from the threshold.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def test_ichikawa_threshold(rho, eta, beta, taus, kappa):
     beta_c = ik.collapse_threshold(rho, eta, kappa)
     assume(abs(beta - beta_c) > 1e-2 * max(beta_c, 0.1))  # A3
     Lam = rho + eta
+    # A2: SGD stability of the bulk block, whose τ² term τ²η²β²Q̃ competes with -2τβηQ̃.
+    assume(max(taus) * beta * Lam <= 1.0)
     signs = []
     for tau in taus:
         h = ik.Hyper(*(jnp.asarray(x) for x in (rho, eta, beta, tau, kappa)))

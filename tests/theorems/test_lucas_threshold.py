@@ -56,7 +56,14 @@ def test_lucas_is_the_global_minimum_and_the_map_reaches_it(case, beta, lam, sd2
     L_lu = float(nm.losses(prob, nm.lucas(prob, beta, lam, m, sd2), beta, lam).total)
     s = random_state(prob.n, m, case.seed)._replace(Sigma_Z=sd2 * np.eye(prob.n))
     assert float(nm.losses(prob, s, beta, lam).total) >= L_lu - ROUNDOFF.atol - ROUNDOFF.rtol * abs(L_lu)
-    run = nm.alternating(prob, beta, lam, init=random_encoder(prob.n, m, case.seed), variant=variant,
-                         tol=1e-11, max_sweeps=50_000)
+    run = nm.alternating(
+        prob,
+        beta,
+        lam,
+        init=random_encoder(prob.n, m, case.seed),
+        variant=variant,
+        tol=1e-11,
+        max_sweeps=50_000,
+    )
     assert bool(run.converged)
     assert_close(nm.losses(prob, run, beta, lam).total, L_lu, CONVERGED, "map reaches the Lucas loss")

@@ -67,8 +67,12 @@ def test_matrix_gradients_match_finite_differences(case, beta, lam, seed):
     dirs[1] = 0.5 * (dirs[1] + dirs[1].T)
     dirs[3] = 0.5 * (dirs[3] + dirs[3].T)
     h = 1e-5
-    f = lambda t: float(nm.losses(prob, s._replace(**{k: v + t * d for k, v, d in zip(  # noqa: E731
-        ("B", "Sigma_W", "A", "Sigma_Z"), s[:4], dirs, strict=True)}), beta, lam).total)
+    names = ("B", "Sigma_W", "A", "Sigma_Z")
+
+    def f(t: float) -> float:
+        moved = {k: v + t * d for k, v, d in zip(names, s[:4], dirs, strict=True)}
+        return float(nm.losses(prob, s._replace(**moved), beta, lam).total)
+
     fd = (f(h) - f(-h)) / (2 * h)
     analytic = sum(float(np.sum(np.asarray(gi) * d)) for gi, d in zip(g, dirs, strict=True))
     assert_close(fd, analytic, FINITE_DIFF, "directional derivative")

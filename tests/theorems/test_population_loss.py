@@ -26,7 +26,9 @@ def _mc_terms(prob, s, key):
     X = Y @ s.B.T + jax.random.normal(k2, (N_MC, m), jnp.float64) @ Lw.T
     Rz = Y - X @ s.A.T
     Zi = jnp.linalg.inv(s.Sigma_Z)
-    nll = 0.5 * (jnp.einsum("ij,jk,ik->i", Rz, Zi, Rz) + jnp.linalg.slogdet(s.Sigma_Z)[1] + n * jnp.log(2 * jnp.pi))
+    nll = 0.5 * (
+        jnp.einsum("ij,jk,ik->i", Rz, Zi, Rz) + jnp.linalg.slogdet(s.Sigma_Z)[1] + n * jnp.log(2 * jnp.pi)
+    )
     # KL(N(BY, Sigma_W) || N(0, I)) per sample, exact in the Gaussian conditional
     mean = Y @ s.B.T
     kl = 0.5 * (jnp.trace(s.Sigma_W) + jnp.sum(mean**2, -1) - m - jnp.linalg.slogdet(s.Sigma_W)[1])

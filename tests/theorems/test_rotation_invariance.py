@@ -1,7 +1,6 @@
 """T16 rotation-invariance: loss, map and flow are O(m)-equivariant; I(X;Y), I(X;V) invariant; SAP, I_m not."""
 
 import jax.numpy as jnp
-import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 

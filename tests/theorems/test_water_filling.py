@@ -33,8 +33,9 @@ def test_map_reaches_the_water_filling_loss(case, beta, lam):
     D = (beta - 1) / (2 * lam)
     mu = np.asarray(prob.mu)
     assume(np.min(np.abs(mu[: m + 1] - D) / mu[: m + 1]) > 0.05)  # A7: no direction at the water level
-    run = nm.alternating(prob, beta, lam, init=random_encoder(prob.n, m, case.seed), tol=1e-11,
-                         max_sweeps=50_000)
+    run = nm.alternating(
+        prob, beta, lam, init=random_encoder(prob.n, m, case.seed), tol=1e-11, max_sweeps=50_000
+    )
     assert bool(run.converged)
     wf = nm.water_filling(prob, beta, lam, m)
     L_run, L_wf = nm.losses(prob, run, beta, lam), nm.losses(prob, wf, beta, lam)
