@@ -33,3 +33,18 @@ def test_readme_python_example_runs_and_prints_what_it_says(capsys):
     gap, mi, formula = (float(x) for x in capsys.readouterr().out.split())
     assert abs(gap) < 1e-9
     assert round(mi, 4) == round(formula, 4) == 8.7288
+
+
+def test_readme_theorem_table_matches_the_registry():
+    from linvae.theorems import THEOREMS
+
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(
+        r"^\| (T\d+) \| \[`([a-z0-9-]+)`\]\(proofs/[a-z0-9-]+\.md\) \| (.*?) \| (proved|sketch|conjecture, numerically supported) \|",
+        text,
+        re.M,
+    )
+    assert [(n, s) for n, s, _, _ in rows] == [(th.number, slug) for slug, th in THEOREMS.items()]
+    for _, slug, statement, status in rows:
+        assert statement.replace("\\|", "|") == THEOREMS[slug].statement, slug
+        assert status == THEOREMS[slug].status, slug
