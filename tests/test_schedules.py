@@ -65,8 +65,8 @@ def test_controlvae_reference_update_and_anti_windup():
     s = ctrl.init()
     beta, s = ctrl.update(jnp.asarray(5.0), s)  # e = -3: KL above target
     e = -3.0
-    I = 0.0 - 0.001 * e
-    assert_close(beta, 0.01 / (1.0 + math.exp(e)) + 1.0 + I, ROUNDOFF)
+    integral = 0.0 - 0.001 * e
+    assert_close(beta, 0.01 / (1.0 + math.exp(e)) + 1.0 + integral, ROUNDOFF)
     assert_close(s.beta_raw, beta, ROUNDOFF)
     # Drive the unclipped state below β_min, then the integral must hold still.
     ctrl = sc.controlvae_pi(sc.constant_setpoint(2.0), Ki=0.5)

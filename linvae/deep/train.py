@@ -254,43 +254,77 @@ def make_step(
     return step_one
 
 
-def make_chunk(
-    cfg: DeepConfig, static: Any, steps: int, n: int, window_start: int
-) -> Callable[[TrainState, AbstractDataset], tuple[TrainState, Array]]:
-    """A jitted ``(state, dataset) -> (state, means)`` running ``n`` steps by ``lax.scan``.
+def use_scan(cfg: DeepConfig, device: jax.Device | None = None) -> bool:
+    """Whether chunks run as one ``lax.scan`` (accelerators; linear models) or a loop of jitted steps.
 
-    ``means`` is ``(M, 5)``: the chunk means of :data:`HISTORY_FIELDS` over the steps each model was
-    alive (NaN when it was dead for the whole chunk).
+    XLA's CPU backend runs convolutions inside a loop body (``scan``/``while``) far slower than the
+    same convolutions at the top level of a computation (measured 26x for this model's gradient on
+    this project's CPU), so on CPU each conv-model step is its own jitted call, dispatched
+    asynchronously: the host still never waits on a step, only on the chunk's end. Linear models have
+    no convolutions and scan on every backend.
+    """
+    device = jax.devices()[0] if device is None else device
+    return device.platform != "cpu" or cfg.model == "linear"
+
+
+def make_chunk(
+    cfg: DeepConfig, static: Any, steps: int, n: int, window_start: int, *, scan: bool | None = None
+) -> Callable[[TrainState, AbstractDataset], tuple[TrainState, Array]]:
+    """A ``(state, dataset) -> (state, means)`` that runs ``n`` steps of every model.
+
+    With ``scan`` (default on accelerators) it is one jitted ``lax.scan`` of ``n`` steps; otherwise a
+    host loop of ``n`` asynchronously dispatched jitted steps (see :func:`use_scan`). Both compute the
+    same steps. ``means`` is ``(M, 5)``: the chunk means of :data:`HISTORY_FIELDS` over the steps each
+    model was alive (NaN when it was dead for the whole chunk).
     """
     step_one = jax.vmap(make_step(cfg, static, steps), in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None))
+    scan = use_scan(cfg) if scan is None else scan
 
-    @eqx.filter_jit
-    def chunk(state: TrainState, dataset: AbstractDataset) -> tuple[TrainState, Array]:
-        def body(carry: tuple[TrainState, Array, Array], _):
-            s, acc, alive_steps = carry
-            params, opt_state, ctrl_state, finite, in_window, out = step_one(
-                s.params, s.opt_state, s.ctrl_state, s.beta, s.lam, s.seed, s.alive, s.step, window_start,
-                dataset,
-            )  # fmt: skip
-            ok = s.alive & finite
-            failed_at = jnp.where(s.alive & ~finite, s.step, s.failed_at)
-            take = ok & in_window
-            window = s.window + jnp.where(take[:, None], out[:, :3], 0.0)
-            count = s.count + take.astype(jnp.int32)
-            acc = acc + jnp.where(ok[:, None], out, 0.0)
-            s = TrainState(
-                params, opt_state, ctrl_state, s.beta, s.lam, s.seed, ok, failed_at, window, count, s.step + 1
-            )
-            return (s, acc, alive_steps + ok.astype(jnp.int32)), None
-
-        m = state.beta.shape[0]
-        acc0 = jnp.zeros((m, len(HISTORY_FIELDS)), F32)
-        (state, acc, alive_steps), _ = jax.lax.scan(
-            body, (state, acc0, jnp.zeros((m,), jnp.int32)), None, length=n
+    def advance(carry: tuple[TrainState, Array, Array], dataset: AbstractDataset):
+        s, acc, alive_steps = carry
+        params, opt_state, ctrl_state, finite, in_window, out = step_one(
+            s.params, s.opt_state, s.ctrl_state, s.beta, s.lam, s.seed, s.alive, s.step, window_start, dataset
         )
+        ok = s.alive & finite
+        failed_at = jnp.where(s.alive & ~finite, s.step, s.failed_at)
+        take = ok & in_window
+        window = s.window + jnp.where(take[:, None], out[:, :3], 0.0)
+        count = s.count + take.astype(jnp.int32)
+        acc = acc + jnp.where(ok[:, None], out, 0.0)
+        s = TrainState(
+            params, opt_state, ctrl_state, s.beta, s.lam, s.seed, ok, failed_at, window, count, s.step + 1
+        )
+        return s, acc, alive_steps + ok.astype(jnp.int32)
+
+    def start(state: TrainState):
+        m = state.beta.shape[0]
+        carry = (state, jnp.zeros((m, len(HISTORY_FIELDS)), F32), jnp.zeros((m,), jnp.int32))
+        # Committed arrays throughout: jit caches committed and uncommitted inputs separately, and a
+        # mix would compile the step again at the start of every chunk.
+        return jax.device_put(carry, jax.devices()[0])
+
+    def finish(carry):
+        state, acc, alive_steps = carry
         return state, acc / alive_steps[:, None].astype(F32)
 
-    return chunk
+    if scan:
+
+        @eqx.filter_jit
+        def chunk(state: TrainState, dataset: AbstractDataset) -> tuple[TrainState, Array]:
+            carry, _ = jax.lax.scan(lambda c, _: (advance(c, dataset), None), start(state), None, length=n)
+            return finish(carry)
+
+        return chunk
+
+    advance_jit = eqx.filter_jit(advance)
+
+    def chunk_loop(state: TrainState, dataset: AbstractDataset) -> tuple[TrainState, Array]:
+        carry = start(state)
+        for _ in range(n):
+            carry = advance_jit(carry, dataset)
+        return finish(carry)
+
+    return chunk_loop
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -327,14 +361,21 @@ def model_bytes(cfg: DeepConfig, dataset: AbstractDataset) -> int:
 
 def group_size(cfg: DeepConfig, dataset: AbstractDataset, n_models: int) -> int:
     """Models per ``vmap`` group: as many as fit in ``memory_fraction`` of device memory (after the
-    data set), capped by ``max_models`` when set and by ``n_models``."""
+    data set), capped by ``max_models`` when set and by ``n_models``.
+
+    On CPU the automatic size is 1: XLA's CPU backend turns the vmapped convolutions into grouped
+    convolutions that run slower per model than one model at a time (measured 3.5x at 2 models,
+    ``benchmarks/deep_train.py``), so groups pay only on accelerators. ``max_models`` still forces a size.
+    """
+    if cfg.max_models:
+        return max(1, min(cfg.max_models, n_models))
+    if jax.devices()[0].platform == "cpu":
+        return 1
     data_bytes = sum(
         x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(eqx.filter(dataset, eqx.is_array))
     )
     budget = cfg.memory_fraction * device_memory_bytes() - data_bytes
     fit = max(1, int(budget // max(model_bytes(cfg, dataset), 1)))
-    if cfg.max_models:
-        fit = min(fit, cfg.max_models)
     return max(1, min(fit, n_models))
 
 
@@ -383,6 +424,8 @@ def train_phase(
     label: str = "",
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    compiled: dict[Any, Any] | None = None,
+    stop_at: int | None = None,
 ) -> PhaseResult:
     """Train ``members`` together for ``steps`` steps from global step ``start_step``.
 
@@ -402,6 +445,9 @@ def train_phase(
         label: progress-bar label.
         log: where messages go (default: stderr).
         progress: draw the progress bar.
+        compiled: a cache of chunk functions owned by the caller, reused across groups of one phase.
+        stop_at: return after the checkpoint at this global step, leaving it in place (a time-sliced
+            run on a preemptible machine); the next call resumes there.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     end = start_step + steps
@@ -423,7 +469,7 @@ def train_phase(
             resumed_from = int(state.step)
             log(f"{label}: resumed from {checkpoint_path} at step {resumed_from}")
     every = max(cfg.chunk_steps, math.ceil(cfg.checkpoint_every / cfg.chunk_steps) * cfg.chunk_steps)
-    chunks: dict[int, Any] = {}
+    chunks = {} if compiled is None else compiled
     t0 = time.perf_counter()
     done0 = int(state.step) - start_step
     alive = np.asarray(state.alive)
@@ -433,10 +479,11 @@ def train_phase(
     for off, n in zip(offsets, lengths, strict=True):
         if off < s:
             continue
-        if n not in chunks:
-            chunks[n] = make_chunk(cfg, static, steps, n, window_start)
-        state, means = chunks[n](state, data)
-        s = off + n
+        ck = (phase, n, steps, window_start)
+        if ck not in chunks:
+            chunks[ck] = make_chunk(cfg, static, steps, n, window_start)
+        state, means = chunks[ck](state, data)
+        s = int(off) + n
         means = np.asarray(means)
         hist_steps.append(s)
         hist.append(means)
@@ -452,6 +499,8 @@ def train_phase(
         if checkpoint_path is not None and (s - start_step) % every == 0 and s < end:
             meta = dict(meta_key, history_steps=hist_steps, history=[h.tolist() for h in hist])
             checkpoint.save(checkpoint_path, state, meta)
+            if stop_at is not None and s >= stop_at:
+                break
         if progress:
             elapsed = time.perf_counter() - t0
             rate = (s - start_step - done0) / max(elapsed, 1e-9)
@@ -462,7 +511,7 @@ def train_phase(
         sys.stderr.write("\n")
     jax.block_until_ready(state)
     wall = time.perf_counter() - t0
-    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+    if checkpoint_path is not None and os.path.exists(checkpoint_path) and int(state.step) == end:
         os.unlink(checkpoint_path)
     return PhaseResult(
         state=state,
@@ -568,11 +617,17 @@ def _write_models(
             "failed_at": int(failed[i]) if failed[i] >= 0 else None,
             "window": {
                 "steps": int(count[i]),
-                **{k: (finite_or_none(means[j]) if count[i] else None) for j, k in enumerate(("nll", "kl", "l2"))},
+                **{
+                    k: (finite_or_none(means[j]) if count[i] else None)
+                    for j, k in enumerate(("nll", "kl", "l2"))
+                },
             },
             "history": {
                 "step": result.history_steps.tolist(),
-                **{k: [finite_or_none(v) for v in result.history[:, i, j]] for j, k in enumerate(HISTORY_FIELDS)},
+                **{
+                    k: [finite_or_none(v) for v in result.history[:, i, j]]
+                    for j, k in enumerate(HISTORY_FIELDS)
+                },
             },
             "group_size": len(members),
             "group_index": group,
@@ -624,12 +679,13 @@ def train_sweep(
     if todo:
         g = group_size(cfg, dataset, len(todo))
         groups = [todo[i : i + g] for i in range(0, len(todo), g)]
+        compiled: dict[Any, Any] = {}
         for gi, members in enumerate(groups):
             label = f"{cfg.dataset} beta-VAE group {gi + 1}/{len(groups)}"
             res = train_phase(
                 cfg, dataset, members, phase="beta", start_step=0, steps=cfg.beta_steps,
                 checkpoint_path=_group_checkpoint(runs, "beta", members), label=label, log=log,
-                progress=progress,
+                progress=progress, compiled=compiled,
             )  # fmt: skip
             _write_models(cfg, dataset, runs, "beta", members, res, gi, cfg.beta_steps)
             trained["beta"] += len(members)
@@ -639,15 +695,18 @@ def train_sweep(
         if todo:
             g = group_size(cfg, dataset, len(todo))
             groups = [todo[i : i + g] for i in range(0, len(todo), g)]
+            compiled = {}
             for gi, members in enumerate(groups):
-                starts = [load_model(cfg, dataset, runs, "beta", Member(mb.beta, 0.0, mb.seed)) for mb in members]
+                starts = [
+                    load_model(cfg, dataset, runs, "beta", Member(mb.beta, 0.0, mb.seed)) for mb in members
+                ]
                 params = _stack([eqx.filter(model, eqx.is_array) for model, _, _ in starts])
                 ctrl = _stack([c for _, c, _ in starts])
                 label = f"{cfg.dataset} lambda-beta group {gi + 1}/{len(groups)}"
                 res = train_phase(
                     cfg, dataset, members, phase="lambda", start_step=cfg.beta_steps, steps=cfg.lambda_steps,
                     params=params, ctrl_state=ctrl, checkpoint_path=_group_checkpoint(runs, "lambda", members),
-                    label=label, log=log, progress=progress,
+                    label=label, log=log, progress=progress, compiled=compiled,
                 )  # fmt: skip
                 # A model whose beta-VAE phase failed cannot be continued: carry its failure over.
                 failed_before = np.asarray([rec["status"] != "ok" for _, _, rec in starts])
@@ -659,7 +718,9 @@ def train_sweep(
                         np.asarray(st.failed_at),
                     )
                     res = res._replace(state=st._replace(failed_at=jnp.asarray(fa, jnp.int32)))
-                _write_models(cfg, dataset, runs, "lambda", members, res, gi, cfg.beta_steps + cfg.lambda_steps)
+                _write_models(
+                    cfg, dataset, runs, "lambda", members, res, gi, cfg.beta_steps + cfg.lambda_steps
+                )
                 trained["lambda"] += len(members)
     return trained
 
@@ -669,4 +730,3 @@ def _num_images(dataset: AbstractDataset) -> int | None:
     if isinstance(dataset, LinearGaussian):
         return None
     return int(dataset.num_images)
-

@@ -1,35 +1,73 @@
-"""Figure registry: ``FIGURES[slug]`` -> a :class:`Figure` record.
+"""Figure registry: ``load_figures()[slug]`` -> a :class:`Figure` record.
 
 Each figure lives in its own module ``linvae/figures/fig_<name>.py`` that defines ``FIGURE``. Compute
-and plot are separate pure functions; only ``python -m linvae.figures`` touches files.
+and plot are separate pure functions; only ``python -m linvae.figures`` (:mod:`linvae.figures.runner`)
+touches files.
 
     compute(fast: bool) -> dict   # the numbers plotted plus their configuration (JSON-serialisable)
     plot(data: dict) -> matplotlib.figure.Figure
+
+``plot`` must also accept the ``data`` block read back from ``figures/<slug>.json`` (lists instead of
+arrays, ``None`` where a value was not finite), so a figure can be redrawn without recomputing it.
+
+Figures whose modules need an optional extra (``datasets`` needs ``linvae[deep]``: equinox) declare it
+in :data:`_MODULES`; the entry point skips them with a note when the extra is not installed, so the
+base install regenerates every theory figure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-#: Modules holding one ``FIGURE`` each, in the order ``--list`` shows them.
-_MODULES: tuple[str, ...] = (
-    "fig_gain_contraction",
-    "fig_lambda_recovery",
-    "fig_datasets",
+#: Modules holding one ``FIGURE`` each, in the order ``--list`` shows them, with the importable
+#: packages each figure needs beyond the base install.
+_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("fig_gain_contraction", ()),
+    ("fig_mi_collapse", ()),
+    ("fig_lambda_recovery", ()),
+    ("fig_phase_diagram", ()),
+    ("fig_encoder_spectrum", ()),
+    ("fig_linear_grid", ()),
+    ("fig_flow_vs_map", ("optax",)),
+    ("fig_diag_vs_full", ()),
+    ("fig_ichikawa_dynamics", ()),
+    ("fig_kumar_poole", ()),
+    ("fig_controllers", ()),
+    ("fig_datasets", ("equinox", "jaxtyping", "PIL")),
 )
+
+#: ``flow-vs-map`` needs optax because :mod:`linvae.numeric.optimizers` imports it at module level (optax is
+#: in the ``deep`` extra); ``linear-grid`` runs its AdamW half only when optax is importable.
+
+#: The extra that provides each optional package, for the skip note.
+EXTRAS: dict[str, str] = {"equinox": "deep", "jaxtyping": "deep", "PIL": "deep", "optax": "deep"}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Figure:
-    """A figure: slug, one-line description, and its compute / plot pair."""
+    """A figure: slug, one-line description, and its compute / plot pair.
+
+    Attributes:
+        slug: file stem of ``figures/<slug>.{png,pdf,json}``.
+        description: one line for ``--list``.
+        compute: ``compute(fast) -> dict`` of JSON-serialisable numbers and configuration.
+        plot: ``plot(data) -> matplotlib.figure.Figure``.
+        requires: importable packages beyond the base install (filled in from :data:`_MODULES`).
+    """
 
     slug: str
     description: str
     compute: Callable[[bool], dict[str, Any]]
     plot: Callable[[dict[str, Any]], Any]
+    requires: tuple[str, ...] = ()
+
+    def missing(self) -> tuple[str, ...]:
+        """The packages of :attr:`requires` that cannot be imported here."""
+        return tuple(p for p in self.requires if importlib.util.find_spec(p) is None)
 
 
 def load_figures() -> dict[str, Figure]:
@@ -39,7 +77,7 @@ def load_figures() -> dict[str, Figure]:
     existing module propagates.
     """
     figures: dict[str, Figure] = {}
-    for name in _MODULES:
+    for name, requires in _MODULES:
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as err:
@@ -47,5 +85,7 @@ def load_figures() -> dict[str, Figure]:
                 continue
             raise
         fig: Figure = module.FIGURE
+        if requires:
+            fig = dataclasses.replace(fig, requires=tuple(dict.fromkeys(fig.requires + requires)))
         figures[fig.slug] = fig
     return figures

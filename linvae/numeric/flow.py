@@ -426,7 +426,10 @@ def _solve_lanes(Sigma_Y, y: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConf
     for g in range(groups):
         part = slice(g * width, (g + 1) * width)
         y_g = jax.tree_util.tree_map(lambda x, part=part: x[part], y)
-        outs.append(_solve_chunk(Sigma_Y, y_g, betas[part], lams[part], t0, t1, ts, cfg, save_ts))
+        # Wait for each group before dispatching the next: several vmapped while-loop executions in
+        # flight at once deadlocked XLA's CPU thread pool on a 2-core machine.
+        outs.append(jax.block_until_ready(
+            _solve_chunk(Sigma_Y, y_g, betas[part], lams[part], t0, t1, ts, cfg, save_ts)))
     return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:lanes], *outs)
 
 
