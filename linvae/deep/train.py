@@ -673,6 +673,8 @@ def train_sweep(
     runs = Path(runs)
     runs.mkdir(parents=True, exist_ok=True)
     _check_runs_config(cfg, runs)
+    # Move the images to the device once for every group of both phases (a no-op when already there).
+    dataset = to_device(dataset)
     trained = {"beta": 0, "lambda": 0}
 
     todo = [mb for mb in beta_members(cfg) if not model_path(runs, "beta", mb).exists()]

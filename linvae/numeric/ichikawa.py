@@ -355,6 +355,7 @@ def online_sgd(
 # ---------------------------------------------------------------------------------------------------
 
 
+@float64
 def fixed_point(rho: float, eta: float, beta: float) -> OrderParams:
     r"""The non-collapsed fixed point (M = M* = 1, κ = 0, τ → 0), which exists iff β < Λ = ρ + η:
 
@@ -374,6 +375,7 @@ def fixed_point(rho: float, eta: float, beta: float) -> OrderParams:
     return OrderParams(f(m), f(mt), f(Lam - beta), f(mt**2), f(m * mt), f(beta / Lam))
 
 
+@float64
 def collapsed_point(M: int = 1, M_star: int = 1) -> OrderParams:
     """The collapsed state m = m̃ = Q = Q̃ = R = 0, v = 1 (a fixed point for all τ, κ); scalar if M = M* = 1."""
     if M == 1 and M_star == 1:
@@ -407,14 +409,21 @@ def escape_rate(rho: float, eta: float, beta: float, tau: float) -> float:
     return 0.5 * t * (math.sqrt((1 - b * Lam) ** 2 + 4 * Lam**2) - (1 + b * Lam))
 
 
-def generalisation_error(op: OrderParams, rho: float, form: Literal["matrix", "scalar"] = "matrix") -> Array:
+@float64
+def generalisation_error(
+    op: OrderParams, rho: float, form: Literal["matrix", "scalar"] | None = None
+) -> Array:
     r""":math:`\varepsilon_g = \rho - 2\sqrt\rho\,|\sum_i m_i| + \sum_{ij}Q_{ij}` for a rank-1 teacher (M* = 1).
 
     For M = 1 this is :math:`\frac1N\|\sqrt\rho W_\star - W\|^2` up to the sign of m; for M > 1 it is the
     official code's column-sum convention (THEORY.md §10.14). ``form="scalar"``: 0-d order parameters
-    (with any leading axes); ``"matrix"``: m of shape (..., M, 1) and Q of shape (..., M, M).
+    (with any leading axes); ``"matrix"``: m of shape (..., M, M*) and Q of shape (..., M, M). ``None``
+    infers it: matrix when Q has two trailing equal axes and m as many axes, scalar otherwise (pass the
+    form explicitly for a batch of scalar trajectories whose two leading axes happen to be equal).
     """
     m, Q = jnp.asarray(op.m), jnp.asarray(op.Q)
+    if form is None:
+        form = "matrix" if Q.ndim >= 2 and Q.shape[-1] == Q.shape[-2] and m.ndim == Q.ndim else "scalar"
     if form == "matrix":
         m, Q = jnp.sum(m, axis=(-2, -1)), jnp.sum(Q, axis=(-2, -1))
     return rho - 2.0 * math.sqrt(rho) * jnp.abs(m) + Q

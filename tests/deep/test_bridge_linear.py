@@ -4,6 +4,7 @@ Statistical band: ``DEEP_BRIDGE`` (Adam on Monte-Carlo minibatches, fixed seeds;
 """
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -44,9 +45,15 @@ def test_bridge_problem_has_the_prescribed_spectrum():
 
 
 def test_linear_vae_reaches_closed_form_with_and_without_lambda():
-    rows = bridge(dataclasses.replace(BridgeConfig(), betas=(0.5, 3.0, 16.0)))["rows"]
+    data = bridge(dataclasses.replace(BridgeConfig(), betas=(0.5, 3.0, 16.0)))
+    rows = data["rows"]
     assert {r["lambda"] for r in rows} == {0.0, 0.5}
     _check(rows)
+    # The registered figure draws the same record (as it would from its JSON sidecar).
+    from linvae.figures.fig_deep_linear_bridge import FIGURE
+
+    data["tolerance"] = {"rtol": DEEP_BRIDGE.rtol, "atol": DEEP_BRIDGE.atol, "why": DEEP_BRIDGE.why}
+    assert len(FIGURE.plot(json.loads(json.dumps(data))).axes) == 3
 
 
 @pytest.mark.slow

@@ -31,7 +31,9 @@ LINEAR = dataclasses.replace(
 )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_conv_smoke_step_is_finite_and_moves():
+    # The conv path also runs in tests/deep/test_deep_figures.py; this compiles it once more (~40 s here).
     ds = load("dsprites", source="procedural")
     res = train_phase(TINY, ds, [Member(4.0, 0.0, 0)], phase="beta", start_step=0, steps=4, progress=False)
     assert res.history.shape == (2, 1, 5)
