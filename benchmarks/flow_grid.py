@@ -24,8 +24,9 @@ import math
 import os
 import time
 
-# XLA's multi-threaded Eigen on CPU deadlocked (all threads asleep) on vmapped solves of >= 1024 lanes
-# of this problem (jax 0.10.2, 2 cores); single-threaded intra-op execution avoids it.
+# Known problem (jax 0.10.2, 2-core CPU): a vmapped solve over several 256-lane groups, or one group of
+# >= 2048 lanes, can stall with every XLA thread asleep. Single-threaded intra-op execution made a
+# 4-group run complete but did not stop a 16-group run from stalling; a single 256-lane group is reliable.
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import jax  # noqa: E402

@@ -48,3 +48,27 @@ from linvae.numeric.stationary import lucas as lucas
 from linvae.numeric.stationary import tipping_bishop as tipping_bishop
 from linvae.numeric.stationary import water_filling as water_filling
 from linvae.numeric.stationary import water_level as water_level
+from linvae.numeric.flow import CollapseCurves as CollapseCurves
+from linvae.numeric.flow import FlowConfig as FlowConfig
+from linvae.numeric.flow import FlowSolution as FlowSolution
+from linvae.numeric.flow import Trajectory as Trajectory
+from linvae.numeric.flow import collapse_curves as collapse_curves
+from linvae.numeric.flow import collapse_threshold as collapse_threshold
+from linvae.numeric.flow import flow_init as flow_init
+from linvae.numeric.flow import integrate as integrate
+from linvae.numeric.flow import linearised_rates as linearised_rates
+from linvae.numeric.optimizers import ADAMW_PROTOCOL as ADAMW_PROTOCOL
+from linvae.numeric.optimizers import adamw as adamw
+from linvae.numeric.optimizers import gradient_descent as gradient_descent
+from linvae.numeric.optimizers import sgd as sgd
+from linvae.numeric.schedules import BetaController as BetaController
+from linvae.numeric.schedules import closed_loop as closed_loop
+from linvae.numeric.schedules import constant_schedule as constant_schedule
+from linvae.numeric.schedules import controlvae_pi as controlvae_pi
+from linvae.numeric.schedules import cyclical_schedule as cyclical_schedule
+from linvae.numeric.schedules import dynamicvae_pi as dynamicvae_pi
+from linvae.numeric.schedules import equilibrium_beta as equilibrium_beta
+from linvae.numeric.schedules import linear_schedule as linear_schedule
+from linvae.numeric.schedules import tanh_schedule as tanh_schedule
+
+from linvae.numeric import ichikawa as ichikawa  # noqa: E402  (a namespace: its names overlap the above)

@@ -97,8 +97,8 @@ class FlowConfig:
         chunks: the time interval is integrated in this many jitted pieces (progress lines, early stop).
         max_lanes: lanes per vmapped solve; larger grids run as several solves of this width (one
             compilation). On CPU the batched small-matrix kernels gain nothing past a few hundred
-            lanes and a vmapped vector field slowed by orders of magnitude at 2048 lanes (n = 15, m = 10),
-            so 256 is the measured default.
+            lanes, and a vmapped vector field of 2048 lanes (n = 15, m = 10) stalled with every XLA
+            thread asleep (jax 0.10.2, 2 cores), so 256 is the default.
         progress: print one line per chunk (time reached, lanes steady, worst speed, wall time).
     """
 

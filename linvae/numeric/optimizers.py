@@ -14,7 +14,7 @@ gradient flow of :mod:`linvae.numeric.flow`) and are vmapped over a batch of ini
   gradient-norm clipping per group (:math:`(A, B)` and :math:`(L_Z, L_W)`), best-loss iterate kept. It
   minimises a slightly different objective (weight decay, Σ floor; THEORY.md §10.17).
 
-Uses optax (currently in the ``deep`` extra) for AdamW and per-group clipping.
+Uses optax (a base dependency) for AdamW and per-group clipping.
 """
 
 from __future__ import annotations
