@@ -21,6 +21,8 @@ THEORY.md §4 whose optimum :func:`linvae.numeric.lucas` gives in closed form.
 
 from __future__ import annotations
 
+import abc
+
 import math
 
 import equinox as eqx
@@ -80,11 +82,13 @@ class AbstractVAE(eqx.Module):
 
     latent_dim: eqx.AbstractVar[int]
 
+    @abc.abstractmethod
     def encode(self, x: Float[Array, "H W C"]) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
-        raise NotImplementedError
+        """Posterior mean and log-variance of one example."""
 
+    @abc.abstractmethod
     def decode(self, z: Float[Array, " k"]) -> Float[Array, "H W C"]:
-        raise NotImplementedError
+        """Decoder output (logits or mean) for one latent."""
 
 
 class ConvVAE(AbstractVAE):
