@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any, TypeVar
 
 import jax
 import numpy as np
+
+from linvae._atomic import atomic_write
 
 T = TypeVar("T")
 
@@ -28,27 +28,10 @@ class CheckpointError(RuntimeError):
 
 def save(path: str | os.PathLike[str], tree: Any, meta: dict[str, Any] | None = None) -> None:
     """Write ``tree``'s array leaves and ``meta`` (JSON-serialisable) atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
     arrays = {f"leaf_{i:05d}": leaf for i, leaf in enumerate(leaves)}
     arrays["meta"] = np.frombuffer(json.dumps(meta or {}).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

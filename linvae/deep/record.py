@@ -16,9 +16,10 @@ import functools
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from linvae._atomic import atomic_write
 
 
 class Member(NamedTuple):
@@ -66,19 +67,7 @@ def code_revision() -> dict[str, Any]:
 
 def write_json(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """Write ``record`` as indented JSON, atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: json.dump(record, f, indent=1, allow_nan=False), mode="w")
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -14,11 +14,9 @@ import datetime
 import importlib.metadata
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from linvae._atomic import atomic_write
 from linvae.figures import EXTRAS, Figure, style
 
 #: Packages whose versions every JSON sidecar records.
@@ -104,35 +103,6 @@ def git_revision() -> dict[str, Any]:
     return {"sha": sha, "dirty": dirty}
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return exc[0] is not None and issubclass(exc[0], OSError)
-
-
 def skip_note(fig: Figure) -> str | None:
     """Why ``fig`` cannot run on this install, or ``None``."""
     missing = fig.missing()
@@ -154,7 +124,7 @@ def run_one(fig: Figure, out: Path, *, fast: bool, meta: Mapping[str, Any]) -> O
             t_plot = time.perf_counter() - start - t_compute
             paths = [out / f"{fig.slug}.png", out / f"{fig.slug}.pdf"]
             for p in paths:
-                _atomic_write(p, lambda fh, p=p: mfig.savefig(fh, format=p.suffix[1:]))
+                atomic_write(p, lambda fh, p=p: mfig.savefig(fh, format=p.suffix[1:]))
         record = {
             "slug": fig.slug,
             "description": fig.description,
@@ -168,7 +138,7 @@ def run_one(fig: Figure, out: Path, *, fast: bool, meta: Mapping[str, Any]) -> O
         }
         text = json.dumps(jsonable(record), indent=1, allow_nan=False)
         json_path = out / f"{fig.slug}.json"
-        _atomic_write(json_path, lambda fh: fh.write(text + "\n"), mode="w")
+        atomic_write(json_path, lambda fh: fh.write(text + "\n"), mode="w")
     except Exception as err:  # a figure's failure must not stop the others
         msg = "".join(traceback.format_exception(err))
         return Outcome(fig.slug, "failed", time.perf_counter() - start, msg, time.process_time() - cpu)
