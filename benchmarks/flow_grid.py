@@ -21,19 +21,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 
-# Known problem (jax 0.10.2, 2-core CPU): a vmapped solve over several 256-lane groups, or one group of
-# >= 2048 lanes, can stall with every XLA thread asleep. Single-threaded intra-op execution made a
-# 4-group run complete but did not stop a 16-group run from stalling; a single 256-lane group is reliable.
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-
-import jax  # noqa: E402
+import jax
 import numpy as np
 import scipy.integrate
 from jax.flatten_util import ravel_pytree
 
+import linvae  # noqa: F401  (the XLA CPU deadlock workaround of linvae._xla, before the backend starts)
 import linvae.numeric as nm
 from linvae._tolerance import FLOW, SOLVER
 from linvae.numeric import flow as fl

@@ -22,7 +22,6 @@ THEORY.md §4 whose optimum :func:`linvae.numeric.lucas` gives in closed form.
 from __future__ import annotations
 
 import abc
-
 import math
 
 import equinox as eqx

@@ -131,66 +131,115 @@ def _lowrank_change(dA: Array, dS: Array, A0: Array, S1: Array) -> Array:
     return jnp.sqrt(jnp.maximum(t1 + t2 + 2.0 * t3, 0.0))
 
 
-@functools.partial(jax.jit, static_argnames=("variant",))
-def _run(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
-    n, m = mu.shape[0], B0.shape[-2]
+def _decoder_half(mu: Array, Bt: Array, Sigma_W: Array) -> tuple[Array, Array]:
+    """One lane's decoder mean map in the eigenbasis: ``S = diag(mu) B~^T``, ``A~ = S Sigma_X^{-1}``."""
+    S1 = mu[:, None] * Bt.T
+    return S1, S1 @ inv_spd_small(Bt @ S1 + Sigma_W)
+
+
+def _run_lanes(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
+    """The map on a flat batch of lanes: ``beta, lam`` of shape (k,), ``B0`` (k, m, n), ``Sigma_W0`` (k, m, m).
+
+    The lane axis is explicit (not a ``vmap`` of a per-lane loop) so that one batch-level decision can
+    skip work that no lane needs: the exact change of the full decoder covariance, about half the cost
+    of a sweep, only matters for a lane whose decoder mean change is already within ``tol`` (the block
+    stops only if both changes are), so it is computed only in sweeps where some running lane is there.
+    Stopping decisions are exactly those of the per-lane rule; ``delta`` is exact for every stopped lane.
+    Finished lanes are frozen.
+    """
+    n = mu.shape[0]
     dt = mu.dtype
     sum_mu = jnp.sum(mu)
+    lanes = jax.vmap
+    bcast = lambda x: x[:, None, None]  # noqa: E731  per-lane scalar against per-lane matrices
 
     def body(c: _Carry) -> _Carry:
+        active = (~c.done) & (c.sweeps < max_sweeps) & jnp.isfinite(c.delta)
         # Decoder block: A~ = S Sigma_X^{-1}, Sigma~_Z = diag(mu) - A~ S^T (or its isotropic version).
-        S1 = mu[:, None] * c.Bt.T
-        A1 = S1 @ inv_spd_small(c.Bt @ S1 + c.Sigma_W)
+        S1, A1 = lanes(_decoder_half, in_axes=(None, 0, 0))(mu, c.Bt, c.Sigma_W)
         dA = A1 - c.At
+        nA = lanes(fro)(dA)
+        tested = active & (c.sweeps > 0)
         if variant.decoder == "full":
-            dZ = _lowrank_change(dA, S1 - c.S, c.At, S1)
+            need = jnp.any(tested & (nA <= tol))
+            dZ = jax.lax.cond(
+                need,
+                lambda: lanes(_lowrank_change)(dA, S1 - c.S, c.At, S1),
+                lambda: jnp.zeros_like(nA),
+            )
             s2 = c.s2
         elif variant.decoder == "isotropic":
-            s2 = (sum_mu - jnp.sum(A1 * S1)) / n
+            s2 = (sum_mu - jnp.sum(A1 * S1, axis=(-2, -1))) / n
             dZ = jnp.sqrt(n) * jnp.abs(s2 - c.s2)
         else:
-            s2, dZ = c.s2, jnp.zeros((), dt)
-        d_dec = jnp.maximum(fro(dA), dZ)
-        dec_stop = (c.sweeps > 0) & (d_dec <= tol)
+            s2, dZ = c.s2, jnp.zeros_like(nA)
+        d_dec = jnp.maximum(nA, dZ)
+        dec_stop = tested & (d_dec <= tol)
         # Encoder block with N A~ = Sigma~_Z^{-1} A~ + 2 lam A~.
         if variant.decoder == "full":
-            PA = A1 / mu[:, None] + c.Bt.T @ (c.Sigma_W_inv @ (c.Bt @ A1))
+            BA = c.Bt @ A1
+            PA = A1 / mu[None, :, None] + jnp.swapaxes(c.Bt, -1, -2) @ (c.Sigma_W_inv @ BA)
         else:
-            PA = A1 / s2
-        B1, W1, Wi1 = _encoder_from_NA(A1, PA + 2.0 * lam * A1, beta, variant, inv_spd_small)
-        d_enc = jnp.maximum(fro(B1 - c.Bt), fro(W1 - c.Sigma_W))
+            PA = A1 / bcast(s2)
+        enc = lambda A, NA, b: _encoder_from_NA(A, NA, b, variant, inv_spd_small)  # noqa: E731
+        B1, W1, Wi1 = lanes(enc)(A1, PA + 2.0 * bcast(lam) * A1, beta)
+        d_enc = jnp.maximum(lanes(fro)(B1 - c.Bt), lanes(fro)(W1 - c.Sigma_W))
         enc_stop = d_enc <= tol
         # Stopping at the decoder half-step keeps the encoder that produced this decoder.
-        Bt = jnp.where(dec_stop, c.Bt, B1)
-        W = jnp.where(dec_stop, c.Sigma_W, W1)
-        Wi = jnp.where(dec_stop, c.Sigma_W_inv, Wi1)
-        delta = jnp.where(dec_stop, d_dec, jnp.maximum(d_dec, d_enc))
-        return _Carry(Bt, W, Wi, A1, S1, s2, c.sweeps + 1, dec_stop | enc_stop, delta)
+        keep_enc = bcast(dec_stop | ~active)
+        keep = bcast(~active)
+        return _Carry(
+            jnp.where(keep_enc, c.Bt, B1),
+            jnp.where(keep_enc, c.Sigma_W, W1),
+            jnp.where(keep_enc, c.Sigma_W_inv, Wi1),
+            jnp.where(keep, c.At, A1),
+            jnp.where(keep, c.S, S1),
+            jnp.where(active, s2, c.s2),
+            c.sweeps + active.astype(c.sweeps.dtype),
+            c.done | (active & (dec_stop | enc_stop)),
+            jnp.where(active, jnp.where(dec_stop, d_dec, jnp.maximum(d_dec, d_enc)), c.delta),
+        )
 
     def cond(c: _Carry) -> Array:
-        return (~c.done) & (c.sweeps < max_sweeps) & jnp.isfinite(c.delta)
+        return jnp.any((~c.done) & (c.sweeps < max_sweeps) & jnp.isfinite(c.delta))
 
-    s2_0 = jnp.asarray(variant.sigma_d2 if variant.decoder == "fixed" else 0.0, dt)
-    zeros = jnp.zeros((n, m), dt)
+    k, m = B0.shape[0], B0.shape[-2]
+    s2_0 = jnp.full((k,), variant.sigma_d2 if variant.decoder == "fixed" else 0.0, dt)
+    zeros = jnp.zeros((k, n, m), dt)
     c0 = _Carry(
         B0 @ U,
         Sigma_W0,
-        inv_spd(Sigma_W0),
+        lanes(inv_spd)(Sigma_W0),
         zeros,
         zeros,
         s2_0,
-        jnp.asarray(0, jnp.int32),
-        jnp.asarray(False),
-        jnp.asarray(0.0, dt),
+        jnp.zeros((k,), jnp.int32),
+        jnp.zeros((k,), bool),
+        jnp.zeros((k,), dt),
     )
     c = jax.lax.while_loop(cond, body, c0)
-    if variant.decoder == "full":
-        Zt = sym(jnp.diag(mu) - c.At @ c.S.T)
-        Sigma_Z = sym(U @ Zt @ U.T)
-    else:
-        Sigma_Z = c.s2 * jnp.eye(n, dtype=dt)
+
+    def rotate_back(Bt, At, S, s2):
+        if variant.decoder == "full":
+            Zt = sym(jnp.diag(mu) - At @ S.T)
+            return Bt @ U.T, U @ At, sym(U @ Zt @ U.T)
+        return Bt @ U.T, U @ At, s2 * jnp.eye(n, dtype=dt)
+
+    B, A, Sigma_Z = lanes(rotate_back)(c.Bt, c.At, c.S, c.s2)
     finite = jnp.isfinite(c.delta)
-    return State(c.Bt @ U.T, c.Sigma_W, U @ c.At, Sigma_Z, c.sweeps, c.done & finite, c.delta)
+    return State(B, c.Sigma_W, A, Sigma_Z, c.sweeps, c.done & finite, c.delta)
+
+
+@functools.partial(jax.jit, static_argnames=("variant",))
+def _run(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
+    """The map for lanes with any leading shape: ``beta, lam`` and ``B0[..., :, :]`` broadcast together."""
+    lead = jnp.broadcast_shapes(jnp.shape(beta), jnp.shape(lam), B0.shape[:-2], Sigma_W0.shape[:-2])
+    flat = lambda x, tail: jnp.broadcast_to(x, lead + tail).reshape((-1,) + tail)  # noqa: E731
+    m, n = B0.shape[-2:]
+    st = _run_lanes(
+        mu, U, flat(beta, ()), flat(lam, ()), flat(B0, (m, n)), flat(Sigma_W0, (m, m)), tol, max_sweeps, variant
+    )
+    return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), st)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -337,10 +386,8 @@ def alternating(
     else:
         B0, W0 = random_init(_as_key(key), n, m)
     _warn_degenerate([beta], [lam], variant)
-    run = lambda b, w: _run(prob.mu, prob.U, beta, lam, b, w, tol, max_sweeps, variant)  # noqa: E731
-    for _ in range(B0.ndim - 2):
-        run = jax.vmap(run)
-    st = run(B0, W0)
+    dt = prob.mu.dtype
+    st = _run(prob.mu, prob.U, jnp.asarray(beta, dt), jnp.asarray(lam, dt), B0, W0, tol, max_sweeps, variant)
     _warn_unconverged(st)
     return st
 
@@ -379,11 +426,10 @@ def alternating_grid(
         raise ValueError(f"init must be batched: B0 of shape (k, m, n); got {B0.shape}")
     if warn:
         _warn_degenerate(betas, lams, variant)
-    run = lambda b, lam, B, W: _run(prob.mu, prob.U, b, lam, B, W, tol, max_sweeps, variant)  # noqa: E731
-    run = jax.vmap(run, in_axes=(None, None, 0, 0))
-    run = jax.vmap(run, in_axes=(None, 0, None, None))
-    run = jax.vmap(run, in_axes=(0, None, None, None))
-    st = run(jnp.asarray(betas), jnp.asarray(lams), B0, W0)
+    dt = prob.mu.dtype
+    b = jnp.asarray(betas, dt)[:, None, None]
+    lam = jnp.asarray(lams, dt)[None, :, None]
+    st = _run(prob.mu, prob.U, b, lam, B0[None, None], W0[None, None], tol, max_sweeps, variant)
     if warn:
         _warn_unconverged(st)
     return st

@@ -62,7 +62,7 @@ import numpy as np
 from jax import Array
 
 from linvae._tolerance import SOLVER, STEADY, Tol
-from linvae.numeric._linalg import sym
+from linvae.numeric._linalg import cholesky, solve_spd, sym
 from linvae.numeric._precision import float64
 from linvae.numeric._validation import as_finite_array, check_beta_lam, check_latent_dim
 from linvae.numeric.alternating import NotConvergedWarning, decoder_block, encoder_block, random_init
@@ -189,7 +189,7 @@ class FlowSolution(NamedTuple):
 def _cholesky_or_diag(S: Array, diagonal: bool) -> Array:
     if diagonal:
         return jnp.diag(jnp.sqrt(jnp.diagonal(S)))
-    return jnp.linalg.cholesky(sym(S))
+    return cholesky(S)
 
 
 def to_coordinates(st, cfg: FlowConfig) -> Coordinates:
@@ -435,9 +435,8 @@ def _solve_lanes(Sigma_Y, y: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConf
 
 def _observables(prob: Problem, B, W, A, Z, beta, lam):
     lt = loss_terms(prob.Sigma_Y, B, W, A, Z, beta, lam)
-    sv_B = jnp.linalg.svd(B, compute_uv=False)
-    K = jnp.linalg.solve(W, B)
-    sv_K = jnp.linalg.svd(K, compute_uv=False)
+    # One batched LAPACK call for both spectra: two concurrent ones can deadlock (linvae._xla).
+    sv_B, sv_K = jnp.linalg.svd(jnp.stack([B, solve_spd(W, B)]), compute_uv=False)
     return lt, sv_B, sv_K, information_terms(prob, B, W)
 
 

@@ -34,8 +34,9 @@ from jaxtyping import Float, Int
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from ._backend import Backend, check_backend
 from linvae.numeric._precision import float64
+
+from ._backend import Backend, check_backend
 from .ground_truth import GroundTruthData, Representation, encode, numpy_generator, sample_factors
 
 

@@ -34,8 +34,9 @@ import numpy as np
 from jax import Array
 from jaxtyping import Bool, Float, Int
 
-from ._backend import Backend, check_backend
 from linvae.numeric._precision import float64
+
+from ._backend import Backend, check_backend
 from .ground_truth import GroundTruthData, Representation, encode, numpy_generator, sample_factors
 
 

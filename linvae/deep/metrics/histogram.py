@@ -21,8 +21,9 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
 
-from ._backend import padded_size
 from linvae.numeric._precision import float64
+
+from ._backend import padded_size
 
 NUM_BINS = 20
 """disentanglement_lib's ``discretizer.num_bins`` for MIG (unsupervised_study_v1)."""

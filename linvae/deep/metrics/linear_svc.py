@@ -48,8 +48,9 @@ import numpy as np
 from jax import Array
 from jaxtyping import Float, Int
 
-from ._backend import padded_size
 from linvae.numeric._precision import float64
+
+from ._backend import padded_size
 
 _MAX_NEWTON_STEPS = 100
 _MIN_SAMPLES = 1024  # small problems share one compiled solver; their solve time is negligible

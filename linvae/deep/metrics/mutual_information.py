@@ -28,8 +28,9 @@ from jax import Array
 from jaxtyping import Float, Int
 from sklearn.metrics import mutual_info_score
 
-from ._backend import padded_size
 from linvae.numeric._precision import float64
+
+from ._backend import padded_size
 from .histogram import histogram_bins, histogram_bins_fast
 
 

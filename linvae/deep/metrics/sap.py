@@ -44,8 +44,9 @@ from jaxtyping import Bool, Float, Int
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from ._backend import Backend, check_backend, warn_dropped
 from linvae.numeric._precision import float64
+
+from ._backend import Backend, check_backend, warn_dropped
 from .ground_truth import (
     GroundTruthData,
     Representation,
