@@ -50,6 +50,13 @@ class DeepConfig:
         beta_schedule: ``"constant"``; ``"linear"`` (β ramps from 0 over ``warmup_steps``);
             ``"controlvae"`` / ``"dynamicvae"`` (the PI controllers of THEORY.md §7 with their published
             defaults; then ``betas`` must hold one value, used as the controller's β_min / β(0)).
+        kl_targets: a sweep axis of the PI controllers: KL set-points C (nats, > 0, summed over
+            latents). Empty (default): the published annealed set-point (THEORY.md §7). Otherwise the
+            grid is trained once per C with the constant set-point C from step 0, each in its own
+            runs sub-folder ``C<C>`` (:func:`linvae.deep.train.target_folders`). Constant, because the
+            published annealing climbs only 0.15 nats per 5,000 (6,000) steps, so within the
+            200k-step protocol it stays below about 6.5 nats whatever its cap. Only with
+            ``"controlvae"`` / ``"dynamicvae"``.
         warmup_steps: length of the linear β ramp.
         log_window: NLL/KL/L2 are averaged over the last ``log_window`` steps of each phase (5,000).
         chunk_steps: steps per host call (one ``lax.scan``); progress and NaN checks happen per chunk.
@@ -80,6 +87,7 @@ class DeepConfig:
     lambdas: tuple[float, ...] = (0.0, 2.0, 4.0, 6.0, 8.0)
     seeds: tuple[int, ...] = tuple(range(10))
     beta_schedule: BetaSchedule = "constant"
+    kl_targets: tuple[float, ...] = ()
     warmup_steps: int = 10_000
     log_window: int = 5_000
     chunk_steps: int = 500
@@ -144,8 +152,24 @@ def validate(cfg: DeepConfig, *, num_images: int | None = None, data_dim: int | 
     if cfg.beta_schedule in ("controlvae", "dynamicvae") and len(cfg.betas) != 1:
         raise ValueError(
             f"beta_schedule={cfg.beta_schedule!r} sets beta by feedback: give one beta (its beta_min / beta(0));"
-            f" got {cfg.betas}"
+            f" got {cfg.betas}; sweep the controller's KL set-point with kl_targets instead"
         )
+    if cfg.kl_targets:
+        if cfg.beta_schedule not in ("controlvae", "dynamicvae"):
+            raise ValueError(
+                f"kl_targets are KL set-points of a beta controller: they need beta_schedule 'controlvae' or"
+                f" 'dynamicvae'; got beta_schedule={cfg.beta_schedule!r}"
+            )
+        for c in cfg.kl_targets:
+            finite("KL target", c)
+            if c <= 0:
+                raise ValueError(f"KL target must be > 0 nats; got {c} in kl_targets={cfg.kl_targets}")
+        if len(set(cfg.kl_targets)) != len(cfg.kl_targets):
+            raise ValueError(f"kl_targets contains duplicates: {cfg.kl_targets}")
+        if len({f"{float(c):g}" for c in cfg.kl_targets}) != len(cfg.kl_targets):
+            raise ValueError(
+                f"kl_targets must differ in their printed form (runs folders C<target>); got {cfg.kl_targets}"
+            )
     for name in ("latent_dim", "batch_size", "beta_steps", "chunk_steps", "checkpoint_every", "eval_batch"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1; got {getattr(cfg, name)}")

@@ -14,10 +14,24 @@ Structure (all pure functions of explicit state):
 * :func:`train_sweep` — the published two-phase protocol over a (β, λ, seed) grid, training only the
   models whose results are missing from the runs folder, in groups sized to device memory.
 
+Minibatches follow the published protocol, "batch 64 (shuffled, drop last)" (THEORY.md §2.3): the
+data set of N images is visited in epochs of ``N // batch_size`` steps; epoch ``e`` of model ``seed``
+is a keyed pseudo-random permutation :math:`\pi_{\rm seed, e}` of ``[0, N)``, and global step ``t``
+trains on the images :math:`\pi_{\rm seed, e}(jB), \dots, \pi_{\rm seed, e}(jB + B - 1)` with
+:math:`e = \lfloor t / (N // B)\rfloor`, :math:`j = t \bmod (N // B)`, :math:`B` = ``batch_size``; the last
+``N mod B`` positions of each epoch are dropped. The permutation is a swap-or-not shuffle
+(:func:`shuffled_index`, Hoang, Morris & Rogaway 2012) with :data:`SHUFFLE_ROUNDS` rounds keyed by
+``fold_in(stream, e)``: a bijection of ``[0, N)`` for every N by construction, evaluated only at the
+``B`` positions a step needs (O(B) work, no N-array, no state), so the batch of step ``t`` is a pure
+function of ``(seed, t)``. It is not NumPy's or PyTorch's shuffle (the orders differ), only the same
+protocol. The λβ continuation goes on with the epochs of the global step count. The unbounded
+synthetic :class:`~linvae.deep.data.LinearGaussian` has no epochs: each step draws fresh samples.
+
 Randomness: model ``seed`` gives the initialisation key and a stream key; step ``t`` uses
-``fold_in(stream, t)`` for its batch and its reparameterisation noise. Models that share a seed share
-initialisation and data order, whatever their β and λ, and a resumed run replays exactly the keys of
-an uninterrupted one (bit-identical on CPU).
+``fold_in(stream, t)`` for its reparameterisation noise (and for the fresh draws of
+``LinearGaussian``), epoch ``e`` uses ``fold_in(fold_in(stream, tag), e)`` for its permutation.
+Models that share a seed share initialisation and data order, whatever their β, λ and KL target,
+and a resumed run replays exactly the keys and batches of an uninterrupted one (bit-identical on CPU).
 
 NaN / inf: a model whose loss or gradient is not finite at step t keeps its last finite parameters,
 is marked dead with ``failed_at = t`` and stops updating; the others continue.
@@ -30,6 +44,7 @@ and the cotangent :math:`(1, \beta, \lambda)` pulls back the gradient of
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -59,6 +74,13 @@ F32 = jnp.float32
 #: Chunk means returned per model: NLL, KL, L2, β, total loss.
 HISTORY_FIELDS = ("nll", "kl", "l2", "beta", "loss")
 _STREAM_TAG = 0x5EED
+_EPOCH_TAG = 0xE90C
+#: Rounds of the swap-or-not shuffle. Each round is a keyed involution of [0, N); on dSprites
+#: (N = 737,280) the order statistics checked (rank correlation, gaps between neighbours, repeated
+#: gaps, factor balance within batches) match a uniform permutation from 16 rounds on; 32 doubles that.
+SHUFFLE_ROUNDS = 32
+#: Minibatch protocol recorded in a runs folder's config.json (runs of another protocol are refused).
+SAMPLER = f"shuffled epochs, drop last (swap-or-not, {SHUFFLE_ROUNDS} rounds)"
 
 
 class TrainState(NamedTuple):
@@ -70,6 +92,8 @@ class TrainState(NamedTuple):
         ctrl_state: β schedule / controller state.
         beta: the grid β of each model (scale of open-loop schedules; β_min / β(0) of PI controllers).
         lam: λ of each model.
+        target: KL set-point of each model's PI controller (nats) when ``cfg.kl_targets`` is set;
+            0 (unused) otherwise.
         seed: seed of each model.
         alive: False once a model met a non-finite loss or gradient.
         failed_at: step of that event (-1 while alive).
@@ -83,6 +107,7 @@ class TrainState(NamedTuple):
     ctrl_state: Any
     beta: Array
     lam: Array
+    target: Array
     seed: Array
     alive: Array
     failed_at: Array
@@ -129,22 +154,117 @@ def optimizer(cfg: DeepConfig, steps: int) -> optax.GradientTransformation:
     return optax.adam(lr, b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps)
 
 
-def controller(cfg: DeepConfig) -> tuple[schedules.BetaController, bool]:
-    """The β controller and whether its output scales the grid β (open loop) or is β itself (PI)."""
+def controller(cfg: DeepConfig, target: Array | float | None = None) -> tuple[schedules.BetaController, bool]:
+    """The β controller and whether its output scales the grid β (open loop) or is β itself (PI).
+
+    PI controllers (``"controlvae"``, ``"dynamicvae"``) take β_min / β(0) from ``cfg.betas[0]``. Their
+    KL set-point is the published annealed one (THEORY.md §7) when ``target`` is ``None``, else the
+    constant ``target`` (nats; may be a traced per-model value, the ``kl_targets`` sweep axis).
+    """
     if cfg.beta_schedule == "constant":
         return schedules.from_schedule(schedules.constant_schedule(1.0)), True
     if cfg.beta_schedule == "linear":
         return schedules.from_schedule(schedules.linear_schedule(1.0, 1.0 / cfg.warmup_steps)), True
     if cfg.beta_schedule == "controlvae":
-        return schedules.controlvae_pi(schedules.controlvae_setpoint(), beta_min=cfg.betas[0]), False
+        sp = schedules.controlvae_setpoint() if target is None else _constant_setpoint(target)
+        return schedules.controlvae_pi(sp, beta_min=cfg.betas[0]), False
     if cfg.beta_schedule == "dynamicvae":
-        return schedules.dynamicvae_pi(schedules.dynamicvae_setpoint(), beta_init=cfg.betas[0]), False
+        sp = schedules.dynamicvae_setpoint() if target is None else _constant_setpoint(target)
+        return schedules.dynamicvae_pi(sp, beta_init=cfg.betas[0]), False
     raise ValueError(f"unknown beta_schedule {cfg.beta_schedule!r}")
 
 
-def _stream_keys(seed: Array) -> tuple[Array, Array]:
+# ---------------------------------------------------------------------------------------------------
+# Minibatches: shuffled epochs, drop last
+# ---------------------------------------------------------------------------------------------------
+
+_U32 = jnp.uint32
+
+
+def _mix32(x: Array) -> Array:
+    """A 32-bit integer finaliser (``lowbias32``, C. Wellons): every input bit flips each output bit
+    with probability close to 1/2."""
+    x = x ^ (x >> 16)
+    x = x * _U32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * _U32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def shuffled_index(key: Array, position: Array, n: int, rounds: int = SHUFFLE_ROUNDS) -> Array:
+    r"""The image at ``position`` of a keyed pseudo-random permutation :math:`\pi_{\rm key}` of ``[0, n)``.
+
+    Swap-or-not (Hoang, Morris & Rogaway, CRYPTO 2012): round r draws :math:`K_r \in [0, n)` and a hash
+    key; :math:`x` and its partner :math:`x' = K_r - x \bmod n` swap when a keyed hash of
+    :math:`\max(x, x')` has its top bit set. The decision is the same for both members of the pair, so
+    each round is an involution and the composition is a bijection of ``[0, n)`` for every ``n``, with
+    O(1) work per position and no table: ``position`` may be any int array (the B positions of one
+    step). Not NumPy's shuffle; a statistical one, not cryptographic. ``n < 2**31``.
+    """
+    bits = jax.random.bits(key, (rounds, 2), _U32)
+    nu = _U32(n)
+    x = jnp.asarray(position).astype(_U32)
+    for r in range(rounds):  # unrolled: one fused elementwise kernel, no loop on the device
+        partner = (bits[r, 0] % nu + nu - x) % nu
+        flip = (_mix32(jnp.maximum(x, partner) ^ bits[r, 1]) >> 31) == _U32(1)
+        x = jnp.where(flip, partner, x)
+    return x.astype(jnp.int32)
+
+
+def epoch_key(seed: Array | int, epoch: Array | int) -> Array:
+    """The key of epoch ``epoch``'s permutation for model ``seed``."""
+    return jax.random.fold_in(jax.random.fold_in(_stream_keys(seed)[1], _EPOCH_TAG), epoch)
+
+
+def batch_indices(seed: Array | int, step: Array | int, num_images: int, batch_size: int) -> Array:
+    """Indices (int32, ``(batch_size,)``) of the images of global step ``step`` for model ``seed``.
+
+    Step t is batch ``t mod (N // B)`` of epoch ``t // (N // B)``; a pure function of (seed, t), so a
+    resumed run sees the batches of an uninterrupted one. Within an epoch no index repeats.
+    """
+    per_epoch = num_images // batch_size
+    step = jnp.asarray(step, jnp.int32)
+    epoch, j = step // per_epoch, step % per_epoch
+    position = j * batch_size + jnp.arange(batch_size, dtype=jnp.int32)
+    return shuffled_index(epoch_key(seed, epoch), position, num_images)
+
+
+def minibatch(dataset: AbstractDataset, seed: Array | int, step: Array | int, batch_size: int) -> Array:
+    """The float32 observations ``(B, H, W, C)`` that model ``seed`` trains on at global step ``step``.
+
+    Grid data sets (stored or procedural): the shuffled-epoch batch of :func:`batch_indices`, gathered
+    or rendered on the device. :class:`LinearGaussian` (unbounded): fresh exact draws keyed by the step.
+    """
+    if isinstance(dataset, LinearGaussian):
+        k_data, _ = jax.random.split(jax.random.fold_in(_stream_keys(seed)[1], step))
+        return observations(dataset, k_data, batch_size)
+    index = batch_indices(seed, step, dataset.num_images, batch_size)
+    return dataset.images(dataset.index_to_factors(index)).astype(F32) / 255.0
+
+
+def _constant_setpoint(target: Array | float) -> schedules.SetPoint:
+    """A constant KL set-point that may be a traced value (``schedules.constant_setpoint`` needs a float)."""
+    c = jnp.asarray(target, F32)
+    return lambda i: jnp.full(jnp.shape(i), c, F32)
+
+
+def _stream_keys(seed: Array | int) -> tuple[Array, Array]:
     init_key, stream = jax.random.split(jax.random.key(seed))
     return init_key, jax.random.fold_in(stream, _STREAM_TAG)
+
+
+def _member_targets(cfg: DeepConfig, m: int, targets: Sequence[float] | None) -> list[float]:
+    if targets is not None:
+        if len(targets) != m:
+            raise ValueError(f"targets must hold one KL target per model ({m}); got {len(targets)}")
+        if not cfg.kl_targets:
+            raise ValueError("per-model KL targets need cfg.kl_targets (a controller sweep)")
+        return [float(t) for t in targets]
+    if not cfg.kl_targets:
+        return [0.0] * m
+    if len(cfg.kl_targets) != 1:
+        raise ValueError(f"cfg.kl_targets holds {len(cfg.kl_targets)} values: give targets per model")
+    return [float(cfg.kl_targets[0])] * m
 
 
 def _broadcast(tree: Any, m: int) -> Any:
@@ -160,6 +280,7 @@ def init_state(
     start_step: int = 0,
     params: Any = None,
     ctrl_state: Any = None,
+    targets: Sequence[float] | None = None,
 ) -> tuple[TrainState, Any]:
     """The state of ``members`` trained together, and the static part of the model.
 
@@ -171,8 +292,11 @@ def init_state(
         start_step: global step the phase starts at.
         params: batched parameters to start from (the λβ continuation); else initialised from the seeds.
         ctrl_state: batched controller state to continue; else a fresh one.
+        targets: the KL set-point of each model (a ``cfg.kl_targets`` sweep); default the single value
+            of ``cfg.kl_targets``, or 0 (unused) when it is empty.
     """
     m = len(members)
+    targets = _member_targets(cfg, m, targets)
     template = model_template(cfg, dataset)
     _, static = eqx.partition(template, eqx.is_array)
     if params is None:
@@ -193,6 +317,7 @@ def init_state(
         ctrl_state=ctrl_state,
         beta=jnp.asarray([mb.beta for mb in members], F32),
         lam=jnp.asarray([mb.lam for mb in members], F32),
+        target=jnp.asarray(targets, F32),
         seed=jnp.asarray([mb.seed for mb in members], jnp.int32),
         alive=jnp.ones((m,), bool),
         failed_at=jnp.full((m,), -1, jnp.int32),
@@ -217,17 +342,18 @@ def make_step(
 ) -> Callable[[Any, Any, Any, Array, Array, Array, Array, Array, Array, AbstractDataset], tuple]:
     """One training step of one model (to be ``vmap``-ed), as a pure function.
 
-    Returns ``step_one(params, opt_state, ctrl_state, beta, lam, seed, alive, step, window_start,
-    dataset) -> (params, opt_state, ctrl_state, finite, in_window, out)`` with ``out`` the step's
-    (NLL, KL, L2, β, loss).
+    Returns ``step_one(params, opt_state, ctrl_state, beta, lam, target, seed, alive, step,
+    window_start, dataset) -> (params, opt_state, ctrl_state, finite, in_window, out)`` with ``out`` the
+    step's (NLL, KL, L2, β, loss). The batch is :func:`minibatch` of (seed, step).
     """
     opt = optimizer(cfg, steps)
-    ctrl, open_loop = controller(cfg)
+    _, open_loop = controller(cfg)
 
-    def step_one(params, opt_state, ctrl_state, beta, lam, seed, alive, step, window_start, dataset):
+    def step_one(params, opt_state, ctrl_state, beta, lam, target, seed, alive, step, window_start, dataset):
+        ctrl, _ = controller(cfg, target if cfg.kl_targets else None)
         key = jax.random.fold_in(_stream_keys(seed)[1], step)
-        k_data, k_noise = jax.random.split(key)
-        x = observations(dataset, k_data, cfg.batch_size)
+        _, k_noise = jax.random.split(key)
+        x = minibatch(dataset, seed, step, cfg.batch_size)
 
         def batch_terms(p):
             return terms(
@@ -277,23 +403,25 @@ def make_chunk(
     same steps. ``means`` is ``(M, 5)``: the chunk means of :data:`HISTORY_FIELDS` over the steps each
     model was alive (NaN when it was dead for the whole chunk).
     """
-    step_one = jax.vmap(make_step(cfg, static, steps), in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None))
+    step_one = jax.vmap(make_step(cfg, static, steps), in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None, None))
     scan = use_scan(cfg) if scan is None else scan
 
     def advance(carry: tuple[TrainState, Array, Array], dataset: AbstractDataset):
         s, acc, alive_steps = carry
         params, opt_state, ctrl_state, finite, in_window, out = step_one(
-            s.params, s.opt_state, s.ctrl_state, s.beta, s.lam, s.seed, s.alive, s.step, window_start, dataset
-        )
+            s.params, s.opt_state, s.ctrl_state, s.beta, s.lam, s.target, s.seed, s.alive, s.step,
+            window_start, dataset,
+        )  # fmt: skip
         ok = s.alive & finite
         failed_at = jnp.where(s.alive & ~finite, s.step, s.failed_at)
         take = ok & in_window
         window = s.window + jnp.where(take[:, None], out[:, :3], 0.0)
         count = s.count + take.astype(jnp.int32)
         acc = acc + jnp.where(ok[:, None], out, 0.0)
-        s = TrainState(
-            params, opt_state, ctrl_state, s.beta, s.lam, s.seed, ok, failed_at, window, count, s.step + 1
-        )
+        s = s._replace(
+            params=params, opt_state=opt_state, ctrl_state=ctrl_state, alive=ok, failed_at=failed_at,
+            window=window, count=count, step=s.step + 1,
+        )  # fmt: skip
         return s, acc, alive_steps + ok.astype(jnp.int32)
 
     def start(state: TrainState):
@@ -344,9 +472,13 @@ def device_memory_bytes(device: jax.Device | None = None) -> int:
 def model_bytes(cfg: DeepConfig, dataset: AbstractDataset) -> int:
     """Upper bound on the memory of one model's step: parameters, gradients, Adam moments, and every
     intermediate of the forward/backward pass (from the step's jaxpr, no buffer reuse assumed)."""
-    state, static = init_state(cfg, dataset, [Member(1.0, 0.0, 0)], steps=1)
+    targets = [cfg.kl_targets[0]] if cfg.kl_targets else None
+    state, static = init_state(cfg, dataset, [Member(1.0, 0.0, 0)], steps=1, targets=targets)
     step_one = make_step(cfg, static, 1)
-    args = (state.params, state.opt_state, state.ctrl_state, state.beta[0], state.lam[0], state.seed[0])
+    args = (
+        state.params, state.opt_state, state.ctrl_state, state.beta[0], state.lam[0], state.target[0],
+        state.seed[0],
+    )  # fmt: skip
     args = (*jax.tree_util.tree_map(lambda a: a[0], args[:3]), *args[3:], state.alive[0], state.step, 0)
     jaxpr = jax.make_jaxpr(lambda *a: step_one(*a, dataset))(*args)
 
@@ -420,6 +552,7 @@ def train_phase(
     steps: int,
     params: Any = None,
     ctrl_state: Any = None,
+    targets: Sequence[float] | None = None,
     checkpoint_path: str | os.PathLike[str] | None = None,
     label: str = "",
     log: Callable[[str], None] | None = None,
@@ -441,6 +574,7 @@ def train_phase(
         start_step: global step of the phase start (0 or ``cfg.beta_steps``).
         steps: steps in the phase.
         params, ctrl_state: batched starting point (λβ continuation); fresh when ``None``.
+        targets: KL set-point of each model (a ``cfg.kl_targets`` sweep; see :func:`init_state`).
         checkpoint_path: the group checkpoint file, or ``None`` for no checkpoints.
         label: progress-bar label.
         log: where messages go (default: stderr).
@@ -454,9 +588,14 @@ def train_phase(
     window_start = max(start_step, end - cfg.log_window)
     data = to_device(dataset)
     state, static = init_state(
-        cfg, dataset, members, steps=steps, start_step=start_step, params=params, ctrl_state=ctrl_state
-    )
-    meta_key = {"phase": phase, "members": [list(mb) for mb in members], "start": start_step, "end": end}
+        cfg, dataset, members, steps=steps, start_step=start_step, params=params, ctrl_state=ctrl_state,
+        targets=targets,
+    )  # fmt: skip
+    meta_key: dict[str, Any] = {
+        "phase": phase, "members": [list(mb) for mb in members], "start": start_step, "end": end,
+    }  # fmt: skip
+    if targets is not None:
+        meta_key["targets"] = [float(t) for t in targets]
     hist_steps: list[int] = []
     hist: list[np.ndarray] = []
     resumed_from = None
@@ -490,8 +629,9 @@ def train_phase(
         now_alive = np.asarray(state.alive)
         for i in np.flatnonzero(alive & ~now_alive):
             mb = members[i]
+            tag = "" if targets is None else f" kl_target={targets[i]:g}"
             log(
-                f"\n{label}: model beta={mb.beta:g} lambda={mb.lam:g} seed={mb.seed} stopped at step"
+                f"\n{label}: model beta={mb.beta:g} lambda={mb.lam:g} seed={mb.seed}{tag} stopped at step"
                 f" {int(np.asarray(state.failed_at)[i])}: non-finite loss or gradient; its last finite"
                 " parameters are kept and the other models continue"
             )
@@ -535,6 +675,19 @@ TRAINING_FIELDS = (
 )  # fmt: skip
 
 
+def target_folders(cfg: DeepConfig, runs: str | os.PathLike[str]) -> list[tuple[float | None, Path]]:
+    """The runs folder of each KL target of a controller sweep: ``[(None, runs)]`` without
+    ``cfg.kl_targets``, else ``(C, runs/C<C>)`` for each target C (each one a complete runs folder)."""
+    if not cfg.kl_targets:
+        return [(None, Path(runs))]
+    return [(float(c), Path(runs) / f"C{float(c):g}") for c in cfg.kl_targets]
+
+
+def for_target(cfg: DeepConfig, target: float | None) -> DeepConfig:
+    """The configuration of the models of one KL target (``cfg`` itself for ``None``)."""
+    return cfg if target is None else dataclasses.replace(cfg, kl_targets=(float(target),))
+
+
 def beta_members(cfg: DeepConfig) -> list[Member]:
     """Models of the β-VAE phase: one per (β, seed), at λ = 0."""
     return [Member(float(b), 0.0, int(s)) for b in cfg.betas for s in cfg.seeds]
@@ -569,9 +722,12 @@ def load_model(
     return eqx.combine(params, static), ctrl, record
 
 
-def _check_runs_config(cfg: DeepConfig, runs: Path) -> None:
+def _check_runs_config(cfg: DeepConfig, runs: Path, target: float | None = None) -> None:
     path = runs / "config.json"
-    mine = {k: getattr(cfg, k) for k in TRAINING_FIELDS}
+    mine: dict[str, Any] = {k: getattr(cfg, k) for k in TRAINING_FIELDS}
+    mine["sampler"] = SAMPLER
+    if target is not None:
+        mine["kl_target"] = float(target)
     if path.exists():
         theirs = read_json(path)
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
@@ -584,17 +740,40 @@ def _check_runs_config(cfg: DeepConfig, runs: Path) -> None:
         write_json(path, mine)
 
 
-def _group_checkpoint(runs: Path, phase: str, members: Sequence[Member]) -> Path:
-    h = hashlib.sha1(json.dumps([list(mb) for mb in members]).encode()).hexdigest()[:12]
+def _group_checkpoint(
+    runs: Path, phase: str, members: Sequence[Member], targets: Sequence[float] | None = None
+) -> Path:
+    ident: list[Any] = [list(mb) for mb in members]
+    if targets is not None:
+        ident = [[*m, float(t)] for m, t in zip(ident, targets, strict=True)]
+    h = hashlib.sha1(json.dumps(ident).encode()).hexdigest()[:12]
     return runs / "groups" / f"{phase}-{h}.npz"
+
+
+class _Slot(NamedTuple):
+    """One model of a sweep and where it lives: its KL target (``None`` outside a target sweep) and
+    the runs folder of that target."""
+
+    member: Member
+    target: float | None
+    runs: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = self.member.to_dict()
+        if self.target is not None:
+            d["kl_target"] = self.target
+        return d
+
+
+def _slot_targets(slots: Sequence[_Slot]) -> list[float] | None:
+    return None if slots[0].target is None else [float(sl.target) for sl in slots]  # type: ignore[arg-type]
 
 
 def _write_models(
     cfg: DeepConfig,
     dataset: AbstractDataset,
-    runs: Path,
     phase: str,
-    members: Sequence[Member],
+    slots: Sequence[_Slot],
     result: PhaseResult,
     group: int,
     steps_total: int,
@@ -603,14 +782,14 @@ def _write_models(
     window = np.asarray(st.window)
     count = np.asarray(st.count)
     failed = np.asarray(st.failed_at)
-    for i, mb in enumerate(members):
-        folder = member_dir(runs, phase, mb)
+    for i, sl in enumerate(slots):
+        folder = member_dir(sl.runs, phase, sl.member)
         checkpoint.save(
-            folder / "model.npz", (_slice(st.params, i), _slice(st.ctrl_state, i)), {"member": mb.to_dict()}
+            folder / "model.npz", (_slice(st.params, i), _slice(st.ctrl_state, i)), {"member": sl.to_dict()}
         )
         means = window[i] / max(int(count[i]), 1)
         record = {
-            "member": mb.to_dict(),
+            "member": sl.to_dict(),
             "phase": phase,
             "steps": steps_total,
             "status": "ok" if failed[i] < 0 else "failed",
@@ -629,12 +808,12 @@ def _write_models(
                     for j, k in enumerate(HISTORY_FIELDS)
                 },
             },
-            "group_size": len(members),
+            "group_size": len(slots),
             "group_index": group,
             "wall_s": result.wall_s,
             "resumed_from": result.resumed_from,
             "device": str(jax.devices()[0]),
-            "config": cfg.to_dict(),
+            "config": for_target(cfg, sl.target).to_dict(),
             "provenance": dataset.provenance.to_dict(),
             "revision": code_revision(),
         }
@@ -656,6 +835,10 @@ def train_sweep(
     β-controller state) with a fresh Adam. Groups of models train together under ``vmap``, sized to
     device memory (:func:`group_size`); a killed run resumes from its group checkpoints.
 
+    A controller sweep over KL targets (``cfg.kl_targets``) trains the grid once per target C, in the
+    runs folder ``runs/C<C>`` (:func:`target_folders`); models of different targets share ``vmap``
+    groups (the target is a per-model input of the step).
+
     Args:
         cfg: the configuration (validated here, before anything is trained).
         runs: the runs folder.
@@ -664,7 +847,7 @@ def train_sweep(
         progress: draw progress bars.
 
     Returns:
-        Number of models trained in each phase.
+        Number of models trained in each phase (over all targets).
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     validate(cfg)
@@ -673,41 +856,62 @@ def train_sweep(
     runs = Path(runs)
     runs.mkdir(parents=True, exist_ok=True)
     _check_runs_config(cfg, runs)
+    folders = target_folders(cfg, runs)
+    for target, folder in folders:
+        if target is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            _check_runs_config(cfg, folder, target)
     # Move the images to the device once for every group of both phases (a no-op when already there).
     dataset = to_device(dataset)
     trained = {"beta": 0, "lambda": 0}
 
-    todo = [mb for mb in beta_members(cfg) if not model_path(runs, "beta", mb).exists()]
+    todo = [
+        _Slot(mb, target, folder)
+        for target, folder in folders
+        for mb in beta_members(cfg)
+        if not model_path(folder, "beta", mb).exists()
+    ]
     if todo:
         g = group_size(cfg, dataset, len(todo))
         groups = [todo[i : i + g] for i in range(0, len(todo), g)]
         compiled: dict[Any, Any] = {}
-        for gi, members in enumerate(groups):
+        for gi, slots in enumerate(groups):
+            members, targets = [sl.member for sl in slots], _slot_targets(slots)
             label = f"{cfg.dataset} beta-VAE group {gi + 1}/{len(groups)}"
             res = train_phase(
-                cfg, dataset, members, phase="beta", start_step=0, steps=cfg.beta_steps,
-                checkpoint_path=_group_checkpoint(runs, "beta", members), label=label, log=log,
+                cfg, dataset, members, phase="beta", start_step=0, steps=cfg.beta_steps, targets=targets,
+                checkpoint_path=_group_checkpoint(runs, "beta", members, targets), label=label, log=log,
                 progress=progress, compiled=compiled,
             )  # fmt: skip
-            _write_models(cfg, dataset, runs, "beta", members, res, gi, cfg.beta_steps)
-            trained["beta"] += len(members)
+            _write_models(cfg, dataset, "beta", slots, res, gi, cfg.beta_steps)
+            trained["beta"] += len(slots)
 
     if cfg.lambda_steps > 0:
-        todo = [mb for mb in lambda_members(cfg) if not model_path(runs, "lambda", mb).exists()]
+        todo = [
+            _Slot(mb, target, folder)
+            for target, folder in folders
+            for mb in lambda_members(cfg)
+            if not model_path(folder, "lambda", mb).exists()
+        ]
         if todo:
             g = group_size(cfg, dataset, len(todo))
             groups = [todo[i : i + g] for i in range(0, len(todo), g)]
             compiled = {}
-            for gi, members in enumerate(groups):
+            for gi, slots in enumerate(groups):
+                members, targets = [sl.member for sl in slots], _slot_targets(slots)
                 starts = [
-                    load_model(cfg, dataset, runs, "beta", Member(mb.beta, 0.0, mb.seed)) for mb in members
+                    load_model(
+                        for_target(cfg, sl.target), dataset, sl.runs, "beta", sl.member._replace(lam=0.0)
+                    )
+                    for sl in slots
                 ]
                 params = _stack([eqx.filter(model, eqx.is_array) for model, _, _ in starts])
                 ctrl = _stack([c for _, c, _ in starts])
                 label = f"{cfg.dataset} lambda-beta group {gi + 1}/{len(groups)}"
                 res = train_phase(
                     cfg, dataset, members, phase="lambda", start_step=cfg.beta_steps, steps=cfg.lambda_steps,
-                    params=params, ctrl_state=ctrl, checkpoint_path=_group_checkpoint(runs, "lambda", members),
+                    params=params, ctrl_state=ctrl, targets=targets,
+                    checkpoint_path=_group_checkpoint(runs, "lambda", members, targets),
                     label=label, log=log, progress=progress, compiled=compiled,
                 )  # fmt: skip
                 # A model whose beta-VAE phase failed cannot be continued: carry its failure over.
@@ -720,10 +924,8 @@ def train_sweep(
                         np.asarray(st.failed_at),
                     )
                     res = res._replace(state=st._replace(failed_at=jnp.asarray(fa, jnp.int32)))
-                _write_models(
-                    cfg, dataset, runs, "lambda", members, res, gi, cfg.beta_steps + cfg.lambda_steps
-                )
-                trained["lambda"] += len(members)
+                _write_models(cfg, dataset, "lambda", slots, res, gi, cfg.beta_steps + cfg.lambda_steps)
+                trained["lambda"] += len(slots)
     return trained
 
 

@@ -11,6 +11,10 @@ draws, for one data set:
 * ``mi``: latent x factor mutual information of one seed for each β at λ = 0 and at the largest λ;
 * ``traversals``: latent traversals and reconstructions at the largest β, λ = 0 vs the largest λ.
 
+A controller sweep over KL set-points (``--beta-schedule controlvae|dynamicvae --kl-targets "2 4 8"``,
+one β: the controller's β_min / β(0)) trains the grid once per target C in ``<runs>/C<C>`` and draws
+the same panels with the target C in place of β on the horizontal axis.
+
 Files: ``<out>/deep_<dataset>_<preset>_<panel>.pdf`` and a sidecar ``deep_<dataset>_<preset>.json``
 (config, data provenance, code revision, every plotted number, wall times). Titles say
 "procedural stand-in" when the images are not the real data set.
@@ -48,43 +52,52 @@ def _value(record: dict[str, Any], name: str) -> float:
 
 
 def compute(cfg: Any, records: Sequence[dict[str, Any]], runs: Path, dataset: Any) -> dict[str, Any]:
-    """Everything the figures plot, as JSON-ready numbers (plus traversal images as nested lists)."""
+    """Everything the figures plot, as JSON-ready numbers (plus traversal images as nested lists).
+
+    The horizontal axis is β, or the KL target C of a controller sweep (``cfg.kl_targets``; the
+    records then carry ``member["kl_target"]``).
+    """
     from linvae.deep.evaluate import reconstructions, traversal
     from linvae.deep.record import Member
-    from linvae.deep.train import load_model
+    from linvae.deep.train import for_target, load_model, target_folders
 
+    axis = "kl_target" if cfg.kl_targets else "beta"
+    xs = [float(c) for c in cfg.kl_targets] if cfg.kl_targets else list(cfg.betas)
     betas, lambdas, seeds = list(cfg.betas), list(cfg.lambdas), list(cfg.seeds)
+
+    def x_of(r: dict[str, Any]) -> float:
+        return r["member"][axis]
+
     by_phase = {
         "beta": [r for r in records if r["phase"] == "beta"],
         "lambda": [r for r in records if r["phase"] == "lambda"],
     }
     box = {
-        name: [[_value(r, name) for r in by_phase["beta"] if r["member"]["beta"] == b] for b in betas]
-        for name, _ in METRICS
+        name: [[_value(r, name) for r in by_phase["beta"] if x_of(r) == b] for b in xs] for name, _ in METRICS
     }
     grid = {}
     for name, _ in (*METRICS, ("l2", "L2")):
-        g = np.full((len(lambdas), len(betas)), np.nan)
+        g = np.full((len(lambdas), len(xs)), np.nan)
         for i, lam in enumerate(lambdas):
-            for j, b in enumerate(betas):
+            for j, b in enumerate(xs):
                 vals = [
                     _value(r, name)
                     for r in by_phase["lambda"]
-                    if r["member"]["beta"] == b and r["member"]["lambda"] == lam
+                    if x_of(r) == b and r["member"]["lambda"] == lam
                 ]
                 vals = [v for v in vals if np.isfinite(v)]
                 if vals:
                     g[i, j] = float(np.mean(vals))
         grid[name] = g
-    base_beta = 1.0 if 1.0 in betas else min(betas)
+    base_x = (1.0 if 1.0 in xs else min(xs)) if axis == "beta" else min(xs)
     base_lam = 0.0 if 0.0 in lambdas else min(lambdas)
-    bi, bj = lambdas.index(base_lam), betas.index(base_beta)
+    bi, bj = lambdas.index(base_lam), xs.index(base_x)
     pct = {
         k: (100.0 * (g - g[bi, bj]) / abs(g[bi, bj])).tolist() if g[bi, bj] not in (0.0,) else None
         for k, g in grid.items()
     }
     pareto = [
-        {"beta": r["member"]["beta"], "lambda": r["member"]["lambda"], "seed": r["member"]["seed"],
+        {"x": x_of(r), "beta": r["member"]["beta"], "lambda": r["member"]["lambda"], "seed": r["member"]["seed"],
          "nll": _value(r, "nll"), "mig": _value(r, "mig")}
         for r in by_phase["lambda"] if r["status"] == "ok"
     ]  # fmt: skip
@@ -94,29 +107,39 @@ def compute(cfg: Any, records: Sequence[dict[str, Any]], runs: Path, dataset: An
         for r in by_phase["lambda"]:
             m = r["member"]
             if m["lambda"] == lam and m["seed"] == seed0 and r["metrics"] is not None:
-                mi[f"{m['beta']:g}|{lam:g}"] = r["metrics"]["mi"]
+                mi[f"{x_of(r):g}|{lam:g}"] = r["metrics"]["mi"]
     trav = {}
     probe_factors = dataset.sample_factors(__import__("jax").random.key(seed0), 8)
     probe = np.asarray(dataset.images(probe_factors))
     if dataset.image_shape[0] > 1 and dataset.image_shape[1] > 1:
+        x = max(xs)
+        target, folder = (x, dict(target_folders(cfg, runs))[x]) if axis == "kl_target" else (None, runs)
         for lam in sorted({base_lam, max(lambdas)}):
             mb = Member(float(max(betas)), float(lam), int(seed0))
             phase = "lambda" if cfg.lambda_steps > 0 else "beta"
             try:
-                model, _, _ = load_model(cfg, dataset, runs, phase, mb)
+                model, _, _ = load_model(for_target(cfg, target), dataset, folder, phase, mb)
             except FileNotFoundError:
                 continue
-            trav[f"{mb.beta:g}|{lam:g}"] = {
+            trav[f"{x:g}|{lam:g}"] = {
                 "traversal": np.round(traversal(model, dataset, probe[0], cfg.likelihood), 3).tolist(),
                 "reconstruction": np.round(
                     reconstructions(model, dataset, probe, cfg.likelihood), 3
                 ).tolist(),
             }
     return {
+        "axis": {
+            "name": axis,
+            "symbol": r"$\beta$" if axis == "beta" else "$C$",
+            "label": r"$\beta$" if axis == "beta" else "KL target $C$ (nats)",
+        },
+        "xs": xs,
         "betas": betas,
+        "kl_targets": [float(c) for c in cfg.kl_targets],
+        "beta_schedule": cfg.beta_schedule,
         "lambdas": lambdas,
         "seeds": seeds,
-        "baseline": {"beta": base_beta, "lambda": base_lam},
+        "baseline": {"x": base_x, "lambda": base_lam},
         "boxplots": box,
         "heatmaps": {k: g.tolist() for k, g in grid.items()},
         "pct_change": pct,
@@ -130,6 +153,8 @@ def compute(cfg: Any, records: Sequence[dict[str, Any]], runs: Path, dataset: An
 
 def _title(data: dict[str, Any], what: str) -> str:
     tag = " (procedural stand-in)" if data["stand_in"] else ""
+    if data["axis"]["name"] == "kl_target":
+        tag += f" [{data['beta_schedule']}, $\\beta_{{\\min}}$ / $\\beta(0)$ = {data['betas'][0]:g}]"
     return f"{data['dataset']}{tag}: {what}"
 
 
@@ -141,8 +166,8 @@ def plot_boxplots(data: dict[str, Any]):
     axes = fig.subplots(1, len(METRICS))
     for ax, (name, label) in zip(axes, METRICS, strict=True):
         groups = [[v for v in g if np.isfinite(v)] for g in data["boxplots"][name]]
-        ax.boxplot(groups, tick_labels=[f"{b:g}" for b in data["betas"]])
-        ax.set_xlabel(r"$\beta$")
+        ax.boxplot(groups, tick_labels=[f"{b:g}" for b in data["xs"]])
+        ax.set_xlabel(data["axis"]["label"])
         ax.set_title(label)
     fig.suptitle(_title(data, r"$\beta$-VAE phase, $\lambda = 0$, over seeds"))
     return fig
@@ -155,9 +180,9 @@ def _heat(fig, ax, grid, data, label, fmt, cmap="viridis", centred=False):
         lim = max(float(np.nanmax(np.abs(g))), 1e-9)
         kw = {"vmin": -lim, "vmax": lim}
     im = ax.imshow(g, cmap=cmap, aspect="auto", origin="lower", **kw)
-    ax.set_xticks(range(len(data["betas"])), [f"{b:g}" for b in data["betas"]])
+    ax.set_xticks(range(len(data["xs"])), [f"{b:g}" for b in data["xs"]])
     ax.set_yticks(range(len(data["lambdas"])), [f"{v:g}" for v in data["lambdas"]])
-    ax.set_xlabel(r"$\beta$")
+    ax.set_xlabel(data["axis"]["label"])
     ax.set_ylabel(r"$\lambda$")
     ax.set_title(label)
     for i in range(g.shape[0]):
@@ -191,7 +216,8 @@ def plot_pct_change(data: dict[str, Any]):
             continue
         _heat(fig, ax, grid, data, f"{label}, % change", "{:+.0f}", cmap="RdBu_r", centred=True)
     b = data["baseline"]
-    fig.suptitle(_title(data, rf"% change vs ($\beta$={b['beta']:g}, $\lambda$={b['lambda']:g})"))
+    sym = data["axis"]["symbol"]
+    fig.suptitle(_title(data, rf"% change vs ({sym}={b['x']:g}, $\lambda$={b['lambda']:g})"))
     return fig
 
 
@@ -217,14 +243,16 @@ def plot_pareto(data: dict[str, Any]):
     markers = "osD^v<>ph*"
     cmap = matplotlib.colormaps["viridis"]
     for p in pts:
-        ci = data["betas"].index(p["beta"]) / max(len(data["betas"]) - 1, 1)
+        ci = data["xs"].index(p["x"]) / max(len(data["xs"]) - 1, 1)
         mi = data["lambdas"].index(p["lambda"]) % len(markers)
         ax.scatter(p["nll"], p["mig"], color=cmap(ci), marker=markers[mi], s=28, alpha=0.8)
     front = pareto_front([(p["nll"], p["mig"]) for p in pts])
     if front:
         ax.step([pts[i]["nll"] for i in front], [pts[i]["mig"] for i in front], where="post", color="k", lw=1)
-    for j, b in enumerate(data["betas"]):
-        ax.scatter([], [], color=cmap(j / max(len(data["betas"]) - 1, 1)), label=rf"$\beta$={b:g}")
+    for j, b in enumerate(data["xs"]):
+        ax.scatter(
+            [], [], color=cmap(j / max(len(data["xs"]) - 1, 1)), label=f"{data['axis']['symbol']}={b:g}"
+        )
     for i, lam in enumerate(data["lambdas"]):
         ax.scatter([], [], color="grey", marker=markers[i % len(markers)], label=rf"$\lambda$={lam:g}")
     ax.legend(fontsize=7, ncol=2)
@@ -240,7 +268,7 @@ def plot_mi(data: dict[str, Any]):
 
     keys = sorted(data["mi"], key=lambda k: (float(k.split("|")[1]), float(k.split("|")[0])))
     n = max(len(keys), 1)
-    cols = min(n, len(data["betas"]))
+    cols = min(n, len(data["xs"]))
     rows = int(np.ceil(n / cols))
     fig = matplotlib.figure.Figure(figsize=(2.6 * cols, 2.8 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
@@ -250,7 +278,7 @@ def plot_mi(data: dict[str, Any]):
         m = m[np.argsort(-m.max(axis=1))]
         im = ax.imshow(m, vmin=0, vmax=vmax, cmap="magma", aspect="auto")
         b, lam = k.split("|")
-        ax.set_title(rf"$\beta$={b}, $\lambda$={lam}", fontsize=8)
+        ax.set_title(rf"{data['axis']['symbol']}={b}, $\lambda$={lam}", fontsize=8)
         ax.set_xticks(range(len(data["factor_names"])), data["factor_names"], rotation=60, fontsize=6)
         ax.set_ylabel("latent (sorted)", fontsize=7)
     for ax in axes[len(keys) :]:
@@ -280,7 +308,8 @@ def plot_traversals(data: dict[str, Any]):
         ax.imshow(sheet[..., 0] if sheet.shape[-1] == 1 else sheet, cmap="gray", vmin=0, vmax=1)
         b, lam = k.split("|")
         ax.set_title(
-            rf"$\beta$={b}, $\lambda$={lam}: traversals; last row: inputs | reconstructions", fontsize=7
+            rf"{data['axis']['symbol']}={b}, $\lambda$={lam}: traversals; last row: inputs | reconstructions",
+            fontsize=7,
         )
         ax.set_axis_off()
     if not keys:
@@ -317,6 +346,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_ints, help='e.g. "0 1 2"')
     p.add_argument("--steps", type=int, help="beta-VAE phase steps")
     p.add_argument("--lambda-steps", type=int, help="lambda-beta continuation steps")
+    p.add_argument(
+        "--beta-schedule",
+        choices=("constant", "linear", "controlvae", "dynamicvae"),
+        help="beta schedule or PI controller (THEORY.md section 7); controllers take one --betas value",
+    )
+    p.add_argument(
+        "--kl-targets",
+        type=_floats,
+        help='KL set-points (nats) swept by a controller, e.g. "2 4 8"; needs --beta-schedule controlvae|dynamicvae',
+    )
     p.add_argument("--source", choices=("auto", "real", "procedural"), help="image source")
     p.add_argument("--data-dir", help="folder of the real data files (else $LINVAE_DATA)")
     p.add_argument("--out", default="figures", help="folder for the figures")
@@ -333,6 +372,7 @@ def config_from_args(args: argparse.Namespace):
     for field, value in (
         ("betas", args.betas), ("lambdas", args.lambdas), ("seeds", args.seeds), ("beta_steps", args.steps),
         ("lambda_steps", args.lambda_steps), ("source", args.source), ("data_dir", args.data_dir),
+        ("beta_schedule", args.beta_schedule), ("kl_targets", args.kl_targets),
     ):  # fmt: skip
         if value is not None:
             overrides[field] = value
@@ -359,7 +399,7 @@ def main(argv: list[str]) -> int:
     matplotlib.use("Agg")
     from linvae.deep.config import validate
     from linvae.deep.evaluate import evaluate_sweep, summary
-    from linvae.deep.train import train_sweep
+    from linvae.deep.train import for_target, target_folders, train_sweep
 
     try:
         validate(cfg, num_images=None if dataset.name == "linear_gaussian" else dataset.num_images)
@@ -373,7 +413,12 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     trained = train_sweep(cfg, runs, dataset=dataset, progress=not args.no_progress)
     t_train = time.perf_counter() - t0
-    records = evaluate_sweep(cfg, runs, dataset=dataset)
+    records = []
+    for target, folder in target_folders(cfg, runs):
+        for r in evaluate_sweep(for_target(cfg, target), folder, dataset=dataset):
+            if target is not None:
+                r["member"]["kl_target"] = target
+            records.append(r)
     t_eval = time.perf_counter() - t0 - t_train
     data = compute(cfg, records, runs, dataset)
     data.update(dataset=cfg.dataset, stand_in=dataset.provenance.is_stand_in)

@@ -62,3 +62,42 @@ def test_missing_real_file_is_reported(tmp_path, capsys):
 def test_pareto_front():
     pts = [(3.0, 0.1), (1.0, 0.2), (2.0, 0.5), (2.5, 0.4), (4.0, 0.6)]
     assert pareto_front(pts) == [1, 2, 4]
+
+
+def test_controller_sweep_over_kl_targets_draws_every_figure(tmp_path, monkeypatch):
+    # A linear model with a small evaluation keeps this to seconds; the conv path runs above.
+    import dataclasses
+
+    from linvae.deep.config import PRESETS
+
+    small = dataclasses.replace(
+        PRESETS["smoke"], model="linear", eval_train=200, eval_test=100, eval_batch=100
+    )
+    monkeypatch.setitem(PRESETS, "smoke", small)
+    runs, out = tmp_path / "runs", tmp_path / "figs"
+    args = ["--dataset", "dsprites", "--steps", "4", "--lambda-steps", "2", "--betas", "1", "--lambdas", "0 4",
+            "--seeds", "0", "--beta-schedule", "controlvae", "--kl-targets", "2 6", "--no-progress"]  # fmt: skip
+    assert main([*args, "--runs", str(runs), "--out", str(out)]) == 0
+    for panel in PANELS:
+        assert (out / f"deep_dsprites_smoke_{panel}.pdf").stat().st_size > 0
+    side = json.loads((out / "deep_dsprites_smoke.json").read_text())
+    assert side["trained"] == {"beta": 2, "lambda": 4}
+    assert side["data"]["axis"]["name"] == "kl_target" and side["data"]["xs"] == [2.0, 6.0]
+    assert side["config"]["kl_targets"] == [2.0, 6.0] and side["config"]["beta_schedule"] == "controlvae"
+    record = json.loads((runs / "C6" / "lambda" / "b1_l4_s0" / "eval.json").read_text())
+    assert record["config"]["kl_targets"] == [6.0] and record["metrics"] is not None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--beta-schedule", "controlvae", "--betas", "1", "--kl-targets", "2 -1"], "KL target must be > 0"),
+        (["--kl-targets", "2"], "need beta_schedule"),
+        (["--beta-schedule", "dynamicvae", "--betas", "1 4", "--kl-targets", "2"], "one beta"),
+    ],
+)
+def test_bad_kl_targets_fail_before_training(tmp_path, capsys, extra, message):
+    args = ["--dataset", "dsprites", *extra, "--runs", str(tmp_path / "r"), "--out", str(tmp_path / "f")]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
