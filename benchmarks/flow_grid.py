@@ -28,7 +28,6 @@ import numpy as np
 import scipy.integrate
 from jax.flatten_util import ravel_pytree
 
-import linvae  # noqa: F401  (the XLA CPU deadlock workaround of linvae._xla, before the backend starts)
 import linvae.numeric as nm
 from linvae._tolerance import FLOW, SOLVER
 from linvae.numeric import flow as fl

@@ -9,14 +9,6 @@ Subpackages:
 Modules:
     linvae.theorems  the registry of T1-T25: statement, hypotheses, and the four faces of each theorem.
     linvae.bridge    the one place sympy meets jax (lambdify, LaTeX export).
-
-Importing linvae adds ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` to ``XLA_FLAGS`` (unless
-you set that flag yourself or ``LINVAE_KEEP_XLA_FLAGS=1``): it avoids a deadlock of jaxlib's batched CPU
-LAPACK kernels on machines with few cores (see :mod:`linvae._xla`). It touches nothing else.
 """
-
-from linvae import _xla
-
-_xla.configure()
 
 __version__ = "0.1.0"

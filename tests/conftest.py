@@ -12,8 +12,6 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
-import linvae  # noqa: F401  (sets the XLA CPU flag of linvae._xla before JAX's backend starts)
-
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

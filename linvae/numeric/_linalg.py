@@ -76,10 +76,15 @@ def inv_logdet_spd(S: Array) -> tuple[Array, Array]:
     of the pivots. A pivot that is not positive means ``S`` is not positive definite: the inverse and
     the log-determinant are then NaN, as a failed Cholesky factorisation would make them.
 
-    Why not LAPACK: under ``vmap`` jaxlib's batched CPU LAPACK kernels (Cholesky, triangular solves)
-    share XLA's intra-op thread pool and block on it; two of them running at once deadlock a 2-core
-    machine (every thread asleep, see :mod:`linvae._xla`). Plain ``jnp`` ops also vectorise across the
-    batch, which makes them 3-15x faster than LAPACK's batched calls at the sizes used here.
+    Why not LAPACK: under ``vmap`` jaxlib's batched CPU LAPACK kernels (Cholesky, triangular solves, ...)
+    split their batch over XLA's intra-op thread pool (one thread per core) and block until the pieces
+    finish (``jax::ParallelBatchMap``). When two such kernels run at once on a 2-core machine, both pool
+    threads wait for work only they could do and the process hangs at 0 % CPU (jaxlib 0.10.2; native
+    stacks of the vmapped AdamW protocol and of vmapped diffrax solves showed both ``tf_XLAEigen``
+    threads in ``ParallelBatchMap`` -> ``BlockingCounter::Wait``; ``--xla_cpu_multi_thread_eigen=false``
+    and ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` did not prevent it).
+    Plain ``jnp`` ops also vectorise across the batch, which makes them 3-15x faster than LAPACK's
+    batched calls at the sizes used here.
     Batched inputs (leading axes) are handled with ``jnp.vectorize``. Jitted, so eager calls run one
     compiled kernel instead of dispatching every elimination step.
     """

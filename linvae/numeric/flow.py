@@ -435,7 +435,7 @@ def _solve_lanes(Sigma_Y, y: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConf
 
 def _observables(prob: Problem, B, W, A, Z, beta, lam):
     lt = loss_terms(prob.Sigma_Y, B, W, A, Z, beta, lam)
-    # One batched LAPACK call for both spectra: two concurrent ones can deadlock (linvae._xla).
+    # One batched LAPACK call for both spectra: two concurrent ones can deadlock (see _linalg.inv_logdet_spd).
     sv_B, sv_K = jnp.linalg.svd(jnp.stack([B, solve_spd(W, B)]), compute_uv=False)
     return lt, sv_B, sv_K, information_terms(prob, B, W)
 
