@@ -23,6 +23,12 @@ ROUNDOFF = Tol(
     1e-12,
     "same closed form, two codings, float64; ~1e6 eps to absorb the conditioning of Sigma_Y (cond <= ~1e3)",
 )
+NOISE_FLOOR = Tol(
+    1e-12,
+    0.0,
+    "an eigenvalue of Sigma_Y within rtol * mu_max of sigma^2 is the noise floor (eigh puts the n - s equal "
+    "eigenvalues ~1e-16 * mu_max * n apart); the map reduces that eigenspace exactly",
+)
 IDENTITY = Tol(
     1e-9,
     1e-11,

@@ -79,3 +79,42 @@ def test_stopping_rule_is_the_published_one(case, beta, lam):
     assert int(run.steps) == half // 2 + 1, "same half-step at which the rule fired"
     for name, ref in zip(("B", "Sigma_W", "A", "Sigma_Z"), (B, W, A, Z), strict=True):
         assert_close(getattr(run, name), ref, IDENTITY, name)
+
+
+@pytest.mark.parametrize("variant", VARIANTS[:3], ids=lambda v: v.label)
+@given(seed=st.integers(0, 2**31 - 1), beta=st.floats(1.5, 20.0), lam=st.floats(0.0, 5.0))
+def test_noise_floor_reduction_is_exact(variant, seed, beta, lam):
+    """A factor model with a noise floor of multiplicity d = n - s > m runs reduced to n_eff = s + m
+    coordinates; it must give the plain blocks' iterates and the same stopping sweep as the full basis."""
+    from linvae.numeric.alternating import _run
+
+    rng = np.random.default_rng(seed)
+    n, s, m, sweeps = 12, 2, 3, 8
+    prob = nm.from_factors(np.diag(rng.uniform(0.5, 2.0, s)), rng.normal(size=(n, s)), 0.1)
+    B0, W0 = random_encoder(n, m, seed)
+    if variant.encoder == "diagonal":
+        W0 = np.diag(np.diag(W0))
+    def run_reduced(tol, cap):
+        st = nm.alternating_grid(prob, [beta], [lam], (B0[None], W0[None]), variant=variant, tol=tol,
+                                 max_sweeps=cap, warn=False)
+        return nm.State(*(x[0, 0, 0] for x in st))
+
+    reduced = run_reduced(1e-300, sweeps)
+    assert reduced.B.shape == (m, n)
+    full = _run(prob.mu, prob.U, 0.0, jnp.sum(prob.mu), beta, lam, jnp.asarray(B0), jnp.asarray(W0),
+                1e-300, sweeps, variant)
+    B, W = jnp.asarray(B0), jnp.asarray(W0)
+    for _ in range(sweeps):
+        A, Z = nm.decoder_block(prob.Sigma_Y, B, W, variant)
+        B, W = nm.encoder_block(A, Z, beta, lam, variant)
+    for got in (reduced, full):
+        assert_close(got.B, B, IDENTITY, "B")
+        assert_close(got.Sigma_W, W, IDENTITY, "Sigma_W")
+        assert_close(got.A, A, IDENTITY, "A")
+        assert_close(got.Sigma_Z, Z, IDENTITY, "Sigma_Z")
+    # With a real tolerance both paths stop at the same sweep.
+    tol = 1e-8
+    r = run_reduced(tol, 5000)
+    f = _run(prob.mu, prob.U, 0.0, jnp.sum(prob.mu), beta, lam, jnp.asarray(B0), jnp.asarray(W0), tol, 5000,
+             variant)
+    assert int(r.steps) == int(f.steps)

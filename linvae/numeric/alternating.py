@@ -31,8 +31,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
+from linvae._tolerance import NOISE_FLOOR
 from linvae.numeric._linalg import fro, inv_spd, inv_spd_small, solve_spd, sym
 from linvae.numeric._precision import float64
 from linvae.numeric._validation import as_finite_array, check_beta_lam, check_latent_dim, check_spd
@@ -99,6 +101,14 @@ def encoder_block(A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1) ->
 # The map, run to the published stopping rule, in the eigenbasis of Sigma_Y
 # ---------------------------------------------------------------------------------------------------
 #
+# Exact symmetry reduction. When sigma^2 is an eigenvalue of Sigma_Y of multiplicity d > m (the noise
+# floor of a factor model: d = n - s), the map commutes with every rotation of that eigenspace. Rotate it,
+# per initialisation, so that the floor part of B0's rows spans its first m directions (a QR of the
+# d x m block): then B~, A~ and S vanish on the remaining d - m directions at every sweep, Sigma~_Z is
+# sigma^2 I there, and the map runs on n_eff = (n - d) + m coordinates with the same Frobenius norms (so
+# the same stopping decisions) -- O(n_eff m^2) per sweep instead of O(n m^2): 15 instead of 50 or 100 in
+# the published protocol. Eigenvalues within NOISE_FLOOR of sigma^2 are taken as exactly sigma^2.
+#
 # Inside the map every quantity is carried in the eigenbasis of Sigma_Y = U diag(mu) U^T:
 # B~ = B U, A~ = U^T A, Sigma~_Z = U^T Sigma_Z U. Frobenius norms are invariant under U, so the published
 # stopping rule is unchanged. There Sigma_Y is diagonal, the decoder covariance is the low-rank update
@@ -137,8 +147,11 @@ def _decoder_half(mu: Array, Bt: Array, Sigma_W: Array) -> tuple[Array, Array]:
     return S1, S1 @ inv_spd_small(Bt @ S1 + Sigma_W)
 
 
-def _run_lanes(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
+def _run_lanes(mu, U, floor, sum_mu, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
     """The map on a flat batch of lanes: ``beta, lam`` of shape (k,), ``B0`` (k, m, n), ``Sigma_W0`` (k, m, m).
+
+    ``mu`` (n_eff,) and the per-lane bases ``U`` (k, n, n_eff) are the (reduced) eigenbasis, ``floor`` the
+    eigenvalue of the directions left out, ``sum_mu`` the trace of Sigma_Y.
 
     The lane axis is explicit (not a ``vmap`` of a per-lane loop) so that one batch-level decision can
     skip work that no lane needs: the exact change of the full decoder covariance, about half the cost
@@ -147,9 +160,8 @@ def _run_lanes(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant
     Stopping decisions are exactly those of the per-lane rule; ``delta`` is exact for every stopped lane.
     Finished lanes are frozen.
     """
-    n = mu.shape[0]
     dt = mu.dtype
-    sum_mu = jnp.sum(mu)
+    n = B0.shape[-1]
     lanes = jax.vmap
     bcast = lambda x: x[:, None, None]  # noqa: E731  per-lane scalar against per-lane matrices
 
@@ -203,9 +215,9 @@ def _run_lanes(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant
     def cond(c: _Carry) -> Array:
         return jnp.any((~c.done) & (c.sweeps < max_sweeps) & jnp.isfinite(c.delta))
 
-    k, m = B0.shape[0], B0.shape[-2]
+    k, m, n_eff = B0.shape[0], B0.shape[-2], mu.shape[0]
     s2_0 = jnp.full((k,), variant.sigma_d2 if variant.decoder == "fixed" else 0.0, dt)
-    zeros = jnp.zeros((k, n, m), dt)
+    zeros = jnp.zeros((k, n_eff, m), dt)
     c0 = _Carry(
         B0 @ U,
         Sigma_W0,
@@ -219,27 +231,59 @@ def _run_lanes(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant
     )
     c = jax.lax.while_loop(cond, body, c0)
 
-    def rotate_back(Bt, At, S, s2):
+    def rotate_back(U, Bt, At, S, s2):
+        eye = jnp.eye(n, dtype=dt)
         if variant.decoder == "full":
-            Zt = sym(jnp.diag(mu) - At @ S.T)
-            return Bt @ U.T, U @ At, sym(U @ Zt @ U.T)
-        return Bt @ U.T, U @ At, s2 * jnp.eye(n, dtype=dt)
+            # Sigma_Z = U Z~ U^T on span(U) and floor * I on its complement.
+            Zt = sym(jnp.diag(mu - floor) - At @ S.T)
+            return Bt @ U.T, U @ At, sym(floor * eye + U @ Zt @ U.T)
+        return Bt @ U.T, U @ At, s2 * eye
 
-    B, A, Sigma_Z = lanes(rotate_back)(c.Bt, c.At, c.S, c.s2)
+    B, A, Sigma_Z = lanes(rotate_back)(U, c.Bt, c.At, c.S, c.s2)
     finite = jnp.isfinite(c.delta)
     return State(B, c.Sigma_W, A, Sigma_Z, c.sweeps, c.done & finite, c.delta)
 
 
 @functools.partial(jax.jit, static_argnames=("variant",))
-def _run(mu, U, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
-    """The map for lanes with any leading shape: ``beta, lam`` and ``B0[..., :, :]`` broadcast together."""
-    lead = jnp.broadcast_shapes(jnp.shape(beta), jnp.shape(lam), B0.shape[:-2], Sigma_W0.shape[:-2])
+def _run(mu, U, floor, sum_mu, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
+    """The map for lanes with any leading shape: ``beta, lam``, ``B0[..., :, :]`` and the bases ``U[..., :, :]``
+    broadcast together."""
+    lead = jnp.broadcast_shapes(
+        jnp.shape(beta), jnp.shape(lam), B0.shape[:-2], Sigma_W0.shape[:-2], U.shape[:-2]
+    )
     flat = lambda x, tail: jnp.broadcast_to(x, lead + tail).reshape((-1,) + tail)  # noqa: E731
-    m, n = B0.shape[-2:]
+    m, n_full = B0.shape[-2:]
     st = _run_lanes(
-        mu, U, flat(beta, ()), flat(lam, ()), flat(B0, (m, n)), flat(Sigma_W0, (m, m)), tol, max_sweeps, variant
+        mu, flat(U, U.shape[-2:]), floor, sum_mu, flat(beta, ()), flat(lam, ()), flat(B0, (m, n_full)),
+        flat(Sigma_W0, (m, m)), tol, max_sweeps, variant,
     )
     return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), st)
+
+
+def _reduced_basis(prob: Problem, B0: Array) -> tuple[Array, Array, float]:
+    """``(mu_eff, U_eff, floor)`` of the exact symmetry reduction (see above); ``U_eff`` has B0's batch axes.
+
+    Without a reducible noise floor this is the full eigenbasis, shared by every lane.
+    """
+    mu, U = np.asarray(prob.mu), np.asarray(prob.U)
+    m = B0.shape[-2]
+    floor = float(prob.sigma2)
+    bulk = np.abs(mu - floor) <= NOISE_FLOOR.rtol * mu[0]
+    if int(bulk.sum()) <= m:
+        return jnp.asarray(mu), jnp.asarray(U), 0.0
+    Ub = U[:, bulk]
+    Q, _ = np.linalg.qr(Ub.T @ np.swapaxes(np.asarray(B0), -1, -2))  # (..., d, m)
+    U_eff = np.concatenate([np.broadcast_to(U[:, ~bulk], Q.shape[:-2] + U[:, ~bulk].shape), Ub @ Q], axis=-1)
+    mu_eff = np.concatenate([mu[~bulk], np.full(m, floor)])
+    return jnp.asarray(mu_eff), jnp.asarray(U_eff), floor
+
+
+def _map(prob: Problem, beta, lam, B0, W0, tol, max_sweeps, variant: Variant) -> State:
+    """Reduce (if possible), then run :func:`_run`; ``B0, W0`` batched like ``U_eff``."""
+    mu_eff, U_eff, floor = _reduced_basis(prob, B0)
+    return _run(
+        mu_eff, U_eff, floor, jnp.sum(prob.mu), beta, lam, B0, W0, tol, max_sweeps, variant
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -387,7 +431,7 @@ def alternating(
         B0, W0 = random_init(_as_key(key), n, m)
     _warn_degenerate([beta], [lam], variant)
     dt = prob.mu.dtype
-    st = _run(prob.mu, prob.U, jnp.asarray(beta, dt), jnp.asarray(lam, dt), B0, W0, tol, max_sweeps, variant)
+    st = _map(prob, jnp.asarray(beta, dt), jnp.asarray(lam, dt), B0, W0, tol, max_sweeps, variant)
     _warn_unconverged(st)
     return st
 
@@ -429,7 +473,7 @@ def alternating_grid(
     dt = prob.mu.dtype
     b = jnp.asarray(betas, dt)[:, None, None]
     lam = jnp.asarray(lams, dt)[None, :, None]
-    st = _run(prob.mu, prob.U, b, lam, B0[None, None], W0[None, None], tol, max_sweeps, variant)
+    st = _map(prob, b, lam, B0[None, None], W0[None, None], tol, max_sweeps, variant)
     if warn:
         _warn_unconverged(st)
     return st
