@@ -97,8 +97,9 @@ class FlowConfig:
         chunks: the time interval is integrated in this many jitted pieces (progress lines, early stop).
         max_lanes: lanes per vmapped solve; larger grids run as several solves of this width (one
             compilation). On CPU the batched small-matrix kernels gain nothing past a few hundred
-            lanes, and a vmapped vector field of 2048 lanes (n = 15, m = 10) stalled with every XLA
-            thread asleep (jax 0.10.2, 2 cores), so 256 is the default.
+            lanes (4096 lanes in one solve took as long as 8 solves of 512), so 256 is the default.
+            (Wide solves used to hang a 2-core machine: jaxlib's batched LAPACK kernels deadlock
+            there; the linear algebra now avoids them, see ``linvae.numeric._linalg``.)
         progress: print one line per chunk (time reached, lanes steady, worst speed, wall time).
     """
 
@@ -426,8 +427,7 @@ def _solve_lanes(Sigma_Y, y: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConf
     for g in range(groups):
         part = slice(g * width, (g + 1) * width)
         y_g = jax.tree_util.tree_map(lambda x, part=part: x[part], y)
-        # Wait for each group before dispatching the next: several vmapped while-loop executions in
-        # flight at once deadlocked XLA's CPU thread pool on a 2-core machine.
+        # One group at a time: the device has nothing to overlap, and it bounds memory.
         outs.append(jax.block_until_ready(
             _solve_chunk(Sigma_Y, y_g, betas[part], lams[part], t0, t1, ts, cfg, save_ts)))
     return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:lanes], *outs)
