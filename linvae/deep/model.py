@@ -22,7 +22,9 @@ THEORY.md §4 whose optimum :func:`linvae.numeric.lucas` gives in closed form.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
@@ -38,42 +40,122 @@ F32 = jnp.float32
 # or u, u + 1 (a = 1) through kernel rows (3, 1) or (2, 0); index 4 selects a zero tap.
 _TAPS = np.array([[3, 1, 4], [4, 2, 0]])
 
+#: How :class:`ConvTranspose4x2` is computed (see its docstring).
+CONV_TRANSPOSE_FORMS = ("auto", "subpixel", "direct")
+
+
+def conv_transpose_form(form: str) -> str:
+    """The form ``form`` runs in: ``"auto"`` is ``"subpixel"`` on the CPU backend, ``"direct"`` elsewhere.
+
+    Reads :func:`jax.default_backend` when called, so a layer calls it while being traced, never at
+    import: the backend may be chosen after ``linvae`` is imported.
+
+    Raises:
+        ValueError: ``form`` is not one of :data:`CONV_TRANSPOSE_FORMS`.
+    """
+    if form not in CONV_TRANSPOSE_FORMS:
+        raise ValueError(f"unknown transposed-conv form {form!r}; known: {', '.join(CONV_TRANSPOSE_FORMS)}")
+    if form == "auto":
+        return "subpixel" if jax.default_backend() == "cpu" else "direct"
+    return form
+
 
 class ConvTranspose4x2(eqx.Module):
     r"""Transposed convolution, kernel 4, stride 2, padding 1 (PyTorch ``ConvTranspose2d(c, o, 4, 2, 1)``).
 
     Same parameters and function as PyTorch's layer (weight ``(in, out, 4, 4)``, bias ``(out,)``,
-    uniform init :math:`\pm 1/\sqrt{16\,\mathrm{out}}`), computed in sub-pixel form: one stride-1 3 x 3
-    convolution to :math:`4\cdot\mathrm{out}` channels (each output phase :math:`(a, b)` uses 2 x 2 of the
-    16 taps) followed by a depth-to-space shuffle. It avoids the zero-dilated input of the direct form,
-    whose gradient is the slow path of XLA's CPU convolutions.
+    uniform init :math:`\pm 1/\sqrt{16\,\mathrm{out}}`):
 
     :math:`y[o, 2u + a, 2v + b] = b_o + \sum_{c, i, j} x[c, i, j]\, w[c, o, 2(u - i) + a + 1, 2(v - j) + b + 1]`.
+
+    ``form`` (static; it changes neither the parameters nor their layout, so checkpoints load under
+    any form, and the forms agree to float32 roundoff) picks how it is computed:
+
+    * ``"subpixel"``: one stride-1 3 x 3 convolution to :math:`4\cdot\mathrm{out}` channels (each output
+      phase :math:`(a, b)` uses 2 x 2 of the 16 taps; the other 5 of its 9 are zeros) followed by a
+      depth-to-space shuffle. It avoids the zero-dilated input of the direct form, whose gradient is
+      the slow path of XLA's CPU convolutions, at 9/4 the multiply-adds of the direct form.
+    * ``"direct"``: the textbook transposed convolution, a stride-1 convolution of the input dilated by
+      2 (``lhs_dilation``) with the spatially flipped, in/out-swapped kernel, padded by 4 - 1 - 1 = 2.
+      On a GPU, XLA hands it to cuDNN as a backward-data convolution (its gradients as a forward and a
+      backward-filter one), which skips the zero taps; XLA's cost analysis counts 4/9 the FLOPs of the
+      sub-pixel form.
+    * ``"auto"`` (default): ``"subpixel"`` when :func:`jax.default_backend` is ``"cpu"``, ``"direct"``
+      otherwise, resolved when the layer is traced. The accelerator choice is made from the FLOP counts
+      (``benchmarks/deep_train.py``), not from a GPU measurement: none was available.
     """
 
     weight: Float[Array, "c o 4 4"]
     bias: Float[Array, " o"]
+    form: str = eqx.field(static=True)
 
-    def __init__(self, in_channels: int, out_channels: int, *, key: PRNGKeyArray) -> None:
+    def __init__(self, in_channels: int, out_channels: int, *, form: str = "auto", key: PRNGKeyArray) -> None:
+        conv_transpose_form(form)  # validate now; "auto" is resolved at trace time
         kw, kb = jax.random.split(key)
         bound = 1.0 / math.sqrt(out_channels * 16)
         self.weight = jax.random.uniform(kw, (in_channels, out_channels, 4, 4), F32, -bound, bound)
         self.bias = jax.random.uniform(kb, (out_channels,), F32, -bound, bound)
+        self.form = form
 
     def __call__(self, x: Float[Array, "c h w"]) -> Float[Array, "o 2h 2w"]:
-        c, h, w = x.shape
         o = self.weight.shape[1]
-        padded = jnp.pad(self.weight, ((0, 0), (0, 0), (0, 1), (0, 1)))
-        rows = _TAPS[:, None, :, None]
-        cols = _TAPS[None, :, None, :]
-        k = padded[:, :, rows, cols]  # (c, o, 2, 2, 3, 3): phase (a, b), 3 x 3 taps
-        k = jnp.transpose(k, (2, 3, 1, 0, 4, 5)).reshape(4 * o, c, 3, 3)
-        y = jax.lax.conv_general_dilated(
-            x[None], k, window_strides=(1, 1), padding=((1, 1), (1, 1)),
-            dimension_numbers=("NCHW", "OIHW", "NCHW"),
-        )[0]  # fmt: skip
-        y = jnp.transpose(y.reshape(2, 2, o, h, w), (2, 3, 0, 4, 1)).reshape(o, 2 * h, 2 * w)
+        if conv_transpose_form(self.form) == "direct":
+            y = _direct(x, self.weight)
+        else:
+            y = _subpixel(x, self.weight)
         return y + self.bias.reshape(o, 1, 1)
+
+
+def _subpixel(x: Float[Array, "c h w"], weight: Float[Array, "c o 4 4"]) -> Float[Array, "o 2h 2w"]:
+    c, h, w = x.shape
+    o = weight.shape[1]
+    padded = jnp.pad(weight, ((0, 0), (0, 0), (0, 1), (0, 1)))
+    rows = _TAPS[:, None, :, None]
+    cols = _TAPS[None, :, None, :]
+    k = padded[:, :, rows, cols]  # (c, o, 2, 2, 3, 3): phase (a, b), 3 x 3 taps
+    k = jnp.transpose(k, (2, 3, 1, 0, 4, 5)).reshape(4 * o, c, 3, 3)
+    y = jax.lax.conv_general_dilated(
+        x[None], k, window_strides=(1, 1), padding=((1, 1), (1, 1)),
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+    )[0]  # fmt: skip
+    return jnp.transpose(y.reshape(2, 2, o, h, w), (2, 3, 0, 4, 1)).reshape(o, 2 * h, 2 * w)
+
+
+def _direct(x: Float[Array, "c h w"], weight: Float[Array, "c o 4 4"]) -> Float[Array, "o 2h 2w"]:
+    k = jnp.transpose(weight[:, :, ::-1, ::-1], (1, 0, 2, 3))  # (o, c, 4, 4), flipped
+    return jax.lax.conv_general_dilated(
+        x[None], k, window_strides=(1, 1), padding=((2, 2), (2, 2)), lhs_dilation=(2, 2),
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+    )[0]  # fmt: skip
+
+
+T = TypeVar("T")
+
+
+def with_conv_transpose_form(tree: T, form: str) -> T:
+    """``tree`` with every :class:`ConvTranspose4x2` in it switched to ``form``; the arrays are shared.
+
+    ``tree`` is any pytree holding the layers: a model, its parameters, an optimiser state. ``form`` is a
+    static field, so this also changes the pytree structure: apply it to every tree that is combined with
+    the model (both halves of ``eqx.partition``) or mapped together with it (the optimiser state).
+
+    Raises:
+        ValueError: ``form`` is not one of :data:`CONV_TRANSPOSE_FORMS`.
+    """
+    conv_transpose_form(form)
+
+    def switch(node: Any) -> Any:
+        if not isinstance(node, ConvTranspose4x2):
+            return node
+        # A static field cannot be replaced with eqx.tree_at, and dataclasses.replace would call
+        # __init__; copy the fields the way equinox's own unflattening builds a module.
+        new = object.__new__(ConvTranspose4x2)
+        for field in dataclasses.fields(node):
+            object.__setattr__(new, field.name, getattr(node, field.name))
+        object.__setattr__(new, "form", form)
+        return new
+
+    return jax.tree_util.tree_map(switch, tree, is_leaf=lambda n: isinstance(n, ConvTranspose4x2))
 
 
 class AbstractVAE(eqx.Module):
