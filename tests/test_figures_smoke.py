@@ -38,7 +38,9 @@ META_KEYS = {
 
 
 def _no_temp_files(path) -> bool:
-    return not [p for p in path.iterdir() if p.name.startswith(".")]
+    """No temporary files of atomic writes; ``.cache/`` (resumable figures' pieces) holds none either."""
+    files = [p for p in path.iterdir() if p.name != ".cache"] + list((path / ".cache").rglob("*"))
+    return not [p for p in files if p.name.startswith(".")]
 
 
 def _params():
@@ -84,6 +86,12 @@ def test_linear_grid_json_cells(tmp_path):
         assert math.isclose(c["recon_mean"], sum(c["recon"]) / len(c["recon"]), rel_tol=1e-12)
         if c["optimizer"] == "alternating" and c["lam"] == 0 and c["beta"] > 1:
             assert c["im_mean"] < 1e-6 and c["sap_mean"] < 1e-6  # collapse (T8, T10)
+    assert {c["optimizer"] for c in cells} == {"alternating", "adamw"}
+    adamw = json.loads((tmp_path / "linear-grid.json").read_text())["data"]["config"]["adamw"]
+    ada = [c for c in cells if c["optimizer"] == "adamw"]
+    assert adamw["published_protocol"] is False and all(len(c["recon"]) == adamw["inits"] for c in ada)
+    # The AdamW cells were cached: a rerun reads them back instead of recomputing.
+    assert sorted(p.name for p in (tmp_path / ".cache" / "linear-grid").iterdir())[0].startswith("adamw-n100")
 
 
 def test_list_and_help(capsys):

@@ -5,6 +5,7 @@ and plot are separate pure functions; only ``python -m linvae.figures`` (:mod:`l
 touches files.
 
     compute(fast: bool) -> dict   # the numbers plotted plus their configuration (JSON-serialisable)
+    compute(fast, cache=folder)   # if FIGURE.uses_cache: a resumable computation keeps its pieces there
     plot(data: dict) -> matplotlib.figure.Figure
 
 ``plot`` must also accept the ``data`` block read back from ``figures/<slug>.json`` (lists instead of
@@ -31,7 +32,6 @@ _MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fig_lambda_recovery", ()),
     ("fig_phase_diagram", ()),
     ("fig_encoder_spectrum", ()),
-    ("fig_linear_grid", ()),
     ("fig_flow_vs_map", ()),
     ("fig_diag_vs_full", ()),
     ("fig_ichikawa_dynamics", ()),
@@ -39,6 +39,8 @@ _MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fig_controllers", ()),
     ("fig_datasets", ("equinox", "jaxtyping", "PIL")),
     ("fig_deep_linear_bridge", ("equinox", "jaxtyping")),
+    # Last: its default (published) AdamW half runs for hours on a CPU; every other figure is written first.
+    ("fig_linear_grid", ()),
 )
 
 #: equinox and jaxtyping come with the base install (through diffrax); they are listed so that a
@@ -58,13 +60,17 @@ class Figure:
         compute: ``compute(fast) -> dict`` of JSON-serialisable numbers and configuration.
         plot: ``plot(data) -> matplotlib.figure.Figure``.
         requires: importable packages beyond the base install (filled in from :data:`_MODULES`).
+        uses_cache: ``compute`` also takes ``cache=<folder>`` (keyword) where it may keep finished
+            pieces of work between runs (a resumable long computation); the entry point passes
+            ``<out>/.cache/<slug>``.
     """
 
     slug: str
     description: str
-    compute: Callable[[bool], dict[str, Any]]
+    compute: Callable[..., dict[str, Any]]
     plot: Callable[[dict[str, Any]], Any]
     requires: tuple[str, ...] = ()
+    uses_cache: bool = False
 
     def missing(self) -> tuple[str, ...]:
         """The packages of :attr:`requires` that cannot be imported here."""

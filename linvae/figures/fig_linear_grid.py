@@ -5,11 +5,16 @@ For n ∈ {50, 100} (m = 10, s = 5, σ² = 0.05, seed 42) and the grid
 
 * **alternating map** — the published fixed-point method from the 50 published initialisations per cell,
   published stopping tolerance and cap (full protocol in the default run);
-* **AdamW** — not drawn by this entry point. The published protocol (50 inits × 30,000 / 50,000 steps × 50
-  cells) of :func:`linvae.numeric.optimizers.adamw` takes hours on a CPU (measured on the shared 2-core
-  machine: one initialisation × 200 steps at n = 50 took ~40 s including compilation), far beyond the
-  five-minute budget of a full regeneration, and a reduced budget would plot unconverged numbers as if they
-  were the protocol's. The JSON and the figure say so (``config.adamw``).
+* **AdamW** — the published protocol of :func:`linvae.numeric.optimizers.adamw` (50 inits × 30,000 / 50,000
+  steps, per-group clipping, best iterate kept) in the default run. That takes hours on a CPU, so each
+  (n, β, λ) cell is saved under ``<out>/.cache/linear-grid/`` when it finishes, and a running cell is
+  checkpointed every :data:`CHECKPOINT_EVERY` steps (the whole optimiser state): a rerun skips finished
+  cells and resumes the running one with the same numbers as an uninterrupted run. Cache files carry a
+  fingerprint of their configuration; one that does not match is ignored and recomputed. ``--fast`` runs
+  a few inits for a few hundred steps and says so in the figure title and the JSON. The initial
+  :math:`A, B` of the published runs came from torch's generator and cannot be replayed; the
+  initialisations here follow the same recipe (:func:`~linvae.numeric.optimizers.adamw_init`) from JAX
+  key :data:`ADAMW_SEED`.
 
 Per cell: reconstruction error :math:`\mathcal R` (Gaussian NLL), linear SAP, :math:`I_m`, :math:`I(X;Y)`,
 :math:`I(X;V)` per initialisation and their means; where the theory determines them (β > 1), the closed
@@ -20,21 +25,31 @@ forms (collapsed point at λ = 0, water filling at λ > 0) and the largest devia
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import time
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from linvae import numeric as nm
+from linvae._atomic import atomic_write
 from linvae.figures import Figure, style
 from linvae.figures._linear import information_along
+from linvae.numeric import optimizers as opt
 from linvae.numeric._precision import float64
 
-#: Why the AdamW half is not part of this figure (module docstring); recorded in the JSON.
-ADAMW_NOTE = (
-    "not run: the published AdamW protocol (50 inits x 30,000 / 50,000 steps x 50 cells) takes hours on "
-    "a CPU; see linvae.numeric.optimizers.adamw"
-)
+#: Steps between two checkpoints of a running AdamW cell (published protocol).
+CHECKPOINT_EVERY = 2_000
+#: JAX key of the AdamW initialisations (the published A, B came from torch and are not replayable).
+ADAMW_SEED = 42
+#: Version of the cache format and of what a cell computes; part of every fingerprint.
+_CACHE_VERSION = "linear-grid-adamw/1"
 
 
 def _alternating_cells(prob, n: int, betas, lams, init, tol, cap) -> dict:
@@ -97,8 +112,183 @@ def _cell(n, optimizer, beta, lam, st, prob, theory) -> dict:
     return cell
 
 
+def _fingerprint(config: dict) -> str:
+    text = json.dumps({"version": _CACHE_VERSION, **config}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _load(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file, or ``None`` when it is missing, unreadable or from another config."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError):
+        return None
+    return arrays if str(arrays.get("fingerprint", "")) == fingerprint else None
+
+
+def _save(path: Path, arrays: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+
+
+def _adamw_metrics(prob, beta, lam, proto, best_p) -> dict[str, np.ndarray]:
+    best, _ = opt.adamw_states(proto, best_p, best_p)
+    info = information_along(prob, best.B, best.Sigma_W)
+    return {
+        "recon": np.asarray(nm.losses(prob, best, beta, lam).recon),
+        "sap": np.asarray(info.sap),
+        "i_m": np.asarray(info.i_m),
+        "mi_xy": np.asarray(info.mi_xy),
+        "mi_xv": np.asarray(info.mi_xv),
+    }
+
+
 @float64
-def compute(fast: bool) -> dict[str, Any]:
+def adamw_cell(
+    prob: nm.Problem,
+    beta: float,
+    lam: float,
+    *,
+    m: int,
+    proto: opt.AdamWProtocol,
+    num_inits: int,
+    seed: int,
+    cache: Path | None,
+    chunk: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, np.ndarray]:
+    """One AdamW cell: ``num_inits`` runs of ``proto.steps`` steps, resumable through ``cache``.
+
+    Runs in chunks of ``chunk`` steps (the same chunks whether or not it is interrupted, so a resumed
+    cell gives the numbers of an uninterrupted one bit for bit). After each chunk the whole scan state
+    (params, optimiser state, best params, best loss, step) is written to ``<stem>-partial.npz``; the
+    finished cell's per-init values to ``<stem>.npz``, and the checkpoint is then removed. Files whose
+    fingerprint (problem, β, λ, protocol, inits, seed, chunk) differs are ignored, never reused.
+
+    Returns:
+        per-init ``best_loss``, ``final_loss``, ``recon``, ``sap``, ``i_m``, ``mi_xy``, ``mi_xv`` and the
+        scalar ``steps``; ``from_cache``: whether the cell was read back instead of computed.
+    """
+    n = prob.n
+    fp = _fingerprint(
+        {
+            "Sigma_Y": hashlib.sha256(np.asarray(prob.Sigma_Y, np.float64).tobytes()).hexdigest(),
+            "n": n,
+            "m": m,
+            "beta": float(beta),
+            "lam": float(lam),
+            "protocol": proto._asdict(),
+            "num_inits": num_inits,
+            "seed": seed,
+            "chunk": chunk,
+        }
+    )
+    stem = f"adamw-n{n}-beta{beta:g}-lam{lam:g}"
+    done_path = cache / f"{stem}.npz" if cache is not None else None
+    part_path = cache / f"{stem}-partial.npz" if cache is not None else None
+    if done_path is not None and (done := _load(done_path, fp)) is not None:
+        return {**{k: v for k, v in done.items() if k != "fingerprint"}, "from_cache": np.asarray(True)}
+    init = opt.adamw_init(jax.random.key(seed), n, m, num_inits)
+    state = opt.adamw_start(init, proto)
+    leaves, treedef = jax.tree_util.tree_flatten(state[:4])
+    if part_path is not None and (part := _load(part_path, fp)) is not None:
+        restored = [np.asarray(part[f"leaf{i}"]) for i in range(len(leaves))]
+        state = opt.AdamWState(*jax.tree_util.tree_unflatten(treedef, restored), int(part["step"]))
+        log(f"resumed at step {state.step:,}/{proto.steps:,}")
+    while state.step < proto.steps:
+        todo = min(chunk, proto.steps - state.step)
+        state, _ = opt.adamw_advance(prob, state, beta, lam, proto, todo, record_every=todo)
+        if part_path is not None and state.step < proto.steps:
+            leaves = jax.tree_util.tree_leaves(state[:4])
+            _save(
+                part_path,
+                {"fingerprint": fp, "step": state.step, **{f"leaf{i}": x for i, x in enumerate(leaves)}},
+            )
+            log(f"checkpoint at step {state.step:,}/{proto.steps:,}")
+    final_loss, best_p, best_loss = opt.adamw_finish(prob, state, beta, lam, proto)
+    out = {
+        "best_loss": np.asarray(best_loss),
+        "final_loss": np.asarray(final_loss),
+        "steps": np.asarray(state.step),
+        **_adamw_metrics(prob, beta, lam, proto, best_p),
+    }
+    if done_path is not None and part_path is not None:
+        _save(done_path, {"fingerprint": fp, **out})
+        part_path.unlink(missing_ok=True)
+    return {**out, "from_cache": np.asarray(False)}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _eta(rate: dict[int, float], left: list[tuple[int, int]]) -> float | None:
+    """Seconds for the ``(n, init-steps)`` still to run, from the measured seconds per init-step of each n;
+    a size not measured yet is scaled from a measured one by the O(n³) cost of a step."""
+    if not rate:
+        return None
+    n0, r0 = next(iter(rate.items()))
+    return sum(w * rate.get(n, r0 * (n / n0) ** 3) for n, w in left)
+
+
+def _adamw_cells(config: dict, sizes, betas, lams, cache: Path | None, theory: dict, log) -> list[dict]:
+    """Every AdamW cell, with a progress line per cell (elapsed time and an ETA from the cells run)."""
+    todo = [(n, b, lam) for n in sizes for b in betas for lam in lams]
+    cells, start = [], time.perf_counter()
+    spent: dict[int, list[float]] = {}  # n -> [seconds, init-steps] of the cells computed in this run
+    for i, (n, b, lam) in enumerate(todo, 1):
+        prob = nm.authors_instance(n)
+        proto = opt.ADAMW_PROTOCOL[n]._replace(steps=config["steps"][n])
+        head = f"  linear-grid AdamW [{i}/{len(todo)}] n={n} beta={b:g} lam={lam:g}"
+        t0 = time.perf_counter()
+        res = adamw_cell(
+            prob,
+            b,
+            lam,
+            m=config["m"],
+            proto=proto,
+            num_inits=config["inits"],
+            seed=config["seed"],
+            cache=cache,
+            chunk=config["checkpoint_every"],
+            log=lambda msg, head=head, t0=t0: log(f"{head}: {msg} ({_duration(time.perf_counter() - t0)})"),
+        )
+        dt = time.perf_counter() - t0
+        cached = bool(res.pop("from_cache"))
+        if not cached:  # a cell read back from the cache says nothing about the speed
+            acc = spent.setdefault(n, [0.0, 0.0])
+            acc[0] += dt
+            acc[1] += config["inits"] * config["steps"][n]
+        rate = {k: v[0] / v[1] for k, v in spent.items()}
+        eta = _eta(rate, [(k, config["inits"] * config["steps"][k]) for k, _, _ in todo[i:]])
+        what = "read from the cache" if cached else "done"
+        log(
+            f"{head}: {what} in {_duration(dt)} (elapsed {_duration(time.perf_counter() - start)}"
+            + (f", ETA {_duration(eta)})" if eta is not None and i < len(todo) else ")")
+        )
+        cell = {"n": n, "optimizer": "adamw", "beta": b, "lam": lam, **res}
+        for key in ("recon", "sap", "i_m", "mi_xy", "mi_xv"):
+            cell[f"{key.replace('i_m', 'im')}_mean"] = float(np.mean(res[key]))
+        th = theory[(n, b, lam)]
+        if th is not None:
+            cell["recon_theory"] = th["recon"]
+            cell["mi_xy_theory"] = th["mi_xy"]
+            cell["mi_xv_theory"] = th["mi_xv"]
+            cell["recon_max_abs_dev"] = float(np.max(np.abs(res["recon"] - th["recon"])))
+            cell["mi_xy_max_abs_dev"] = float(np.max(np.abs(res["mi_xy"] - th["mi_xy"])))
+        cells.append(cell)
+    return cells
+
+
+@float64
+def compute(
+    fast: bool, cache: Path | str | None = None, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Both halves of the grid. ``cache``: folder of the resumable AdamW cells (``None``: no caching)."""
     p = nm.AUTHORS
     betas = (1.0, 8.0) if fast else p.betas
     lams = (0.0, 4.0) if fast else p.lams
@@ -109,17 +299,41 @@ def compute(fast: bool) -> dict[str, Any]:
         "tol": dict(p.tol),
         "max_sweeps": {n: (200 if fast else h // 2) for n, h in p.max_half_steps},
     }
-    config["adamw"] = {"skipped": ADAMW_NOTE}
+    published = {n: opt.ADAMW_PROTOCOL[n] for n in p.sizes}
+    config["adamw"] = {
+        "published_protocol": not fast,
+        "m": p.m,
+        "inits": 2 if fast else p.num_inits,
+        "steps": {n: (300 if fast else published[n].steps) for n in p.sizes},
+        "published_steps": {n: published[n].steps for n in p.sizes},
+        "clip_mean": {n: published[n].clip_mean for n in p.sizes},
+        "clip_cholesky": {n: published[n].clip_cholesky for n in p.sizes},
+        "lr": published[50].lr,
+        "betas_adam": (published[50].b1, published[50].b2),
+        "eps": published[50].eps,
+        "weight_decay": published[50].weight_decay,
+        "sigma_floor": published[50].floor,
+        "seed": ADAMW_SEED,
+        "init": "A, B ~ N(0, 1), Sigma's from make_spd_matrix, L = chol(Sigma) (adamw_init, JAX key seed)",
+        "best_iterate": "lowest population loss among p_0 .. p_T",
+        "checkpoint_every": 100 if fast else CHECKPOINT_EVERY,
+    }
+    theory = {}
     for n in p.sizes:
         prob = nm.authors_instance(n)
         B0, W0 = nm.authors_inits(n)
         init = (B0[:n_inits], W0[:n_inits])
         tol = dict(p.tol)[n]
         cap = config["alternating"]["max_sweeps"][n]
-        theory = {(b, lam): _theory(prob, b, lam, p.m) for b in betas for lam in lams}
+        for b in betas:
+            for lam in lams:
+                theory[(n, b, lam)] = _theory(prob, b, lam, p.m)
         for (b, lam), st in _alternating_cells(prob, n, betas, lams, init, tol, cap).items():
-            cells.append(_cell(n, "alternating", b, lam, st, prob, theory[(b, lam)]))
+            cells.append(_cell(n, "alternating", b, lam, st, prob, theory[(n, b, lam)]))
+    cache = Path(cache) if cache is not None else None
+    cells += _adamw_cells(config["adamw"], p.sizes, betas, lams, cache, theory, log)
     alt = [c for c in cells if c["optimizer"] == "alternating" and "recon_theory" in c]
+    ada = [c for c in cells if c["optimizer"] == "adamw" and "recon_theory" in c]
     return {
         "config": config,
         "cells": sorted(cells, key=lambda c: (c["n"], c["optimizer"], c["beta"], c["lam"])),
@@ -129,10 +343,20 @@ def compute(fast: bool) -> dict[str, Any]:
         "alternating_max_abs_dev_mi_xy_vs_closed_form": max(
             (c["mi_xy_max_abs_dev"] for c in alt), default=None
         ),
+        "adamw_max_abs_dev_recon_vs_closed_form": max((c["recon_max_abs_dev"] for c in ada), default=None),
     }
 
 
 _METRICS = (("recon", r"reconstruction $\mathcal{R}$ (nats)"), ("sap", "SAP"), ("i_m", r"$I_m$ (nats)"))
+
+
+def _steps(ad: dict, key: str = "steps") -> str:
+    return (
+        " / ".join(f"{int(v):,}" for v in ad[key].values())
+        + " (n = "
+        + " / ".join(str(k) for k in ad[key])
+        + ")"
+    )
 
 
 def plot(data: dict[str, Any]):
@@ -143,9 +367,9 @@ def plot(data: dict[str, Any]):
     lams = list(data["config"]["lams"])
     groups = sorted({(c["n"], c["optimizer"]) for c in cells}, key=lambda g: (g[1] != "alternating", g[0]))
     fig, axes = style.figure(len(groups), 6, width=2.55, height=2.35)
-    for r, (n, opt) in enumerate(groups):
-        sel = {(c["beta"], c["lam"]): c for c in cells if c["n"] == n and c["optimizer"] == opt}
-        label = "alternating map" if opt == "alternating" else "AdamW"
+    for r, (n, optimizer) in enumerate(groups):
+        sel = {(c["beta"], c["lam"]): c for c in cells if c["n"] == n and c["optimizer"] == optimizer}
+        label = "alternating map" if optimizer == "alternating" else "AdamW"
         for j, (key, title) in enumerate(_METRICS):
             ax = axes[r, j]
             vals = [style.arr(sel[(b, 0.0)][key]) for b in betas if (b, 0.0) in sel]
@@ -197,7 +421,9 @@ def plot(data: dict[str, Any]):
             ref = M[:, [b > 1 for b in betas]] if any(b > 1 for b in betas) else M
             ref = ref[np.isfinite(ref)]
             lo, hi = (float(ref.min()), float(ref.max())) if ref.size else (0.0, 1.0)
-            im = ax.imshow(M, origin="lower", cmap=style.CMAP, aspect="auto", vmin=lo, vmax=max(hi, lo + 1e-12))
+            im = ax.imshow(
+                M, origin="lower", cmap=style.CMAP, aspect="auto", vmin=lo, vmax=max(hi, lo + 1e-12)
+            )
             for li in range(len(lams)):
                 for bi in range(len(betas)):
                     v = M[li, bi]
@@ -224,7 +450,15 @@ def plot(data: dict[str, Any]):
             ax.set_title(f"mean {title.split(' (')[0]}", fontsize=8)
             ax.grid(False)
     ad = data["config"]["adamw"]
-    msg = f"AdamW half {ad['skipped']}" if "skipped" in ad else ""
+    if "skipped" in ad:
+        msg = f"AdamW half {ad['skipped']}"
+    elif ad.get("published_protocol"):
+        msg = f"AdamW: published protocol ({ad['inits']} inits, {_steps(ad)} steps)"
+    else:
+        msg = (
+            f"AdamW NOT the published protocol: {ad['inits']} inits x {_steps(ad)} steps (--fast; "
+            f"published: 50 inits x {_steps(ad, 'published_steps')} steps)"
+        )
     dev = data.get("alternating_max_abs_dev_recon_vs_closed_form")
     fig.suptitle(
         "Published linear experiment (seed 42, m = 10): boxplots over initialisations at λ = 0; "
@@ -238,9 +472,9 @@ def plot(data: dict[str, Any]):
 
 FIGURE = Figure(
     slug="linear-grid",
-    description="the published linear experiment: n in {50,100}, alternating map (AdamW half: see JSON), "
-    "boxplots over the "
-    "50 inits at lambda=0 and heatmaps of R, SAP, I_m over (beta, lambda)",
+    description="the published linear experiment: n in {50,100}, alternating map and AdamW (hours on a CPU; "
+    "resumable), boxplots over the 50 inits at lambda=0 and heatmaps of R, SAP, I_m over (beta, lambda)",
     compute=compute,
     plot=plot,
+    uses_cache=True,
 )

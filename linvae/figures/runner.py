@@ -4,7 +4,7 @@ The only module of :mod:`linvae.figures` that touches files. Each figure is comp
 on its own: a failure is reported (with its traceback) and the remaining figures still run. Every file
 is written to a temporary file in the output folder and moved into place with :func:`os.replace`, so a
 reader never sees a half-written figure; the JSON sidecar is written last and only when both images
-were written.
+were written. Figures with ``uses_cache`` get ``<out>/.cache/<slug>`` for their resumable pieces.
 """
 
 from __future__ import annotations
@@ -112,12 +112,17 @@ def skip_note(fig: Figure) -> str | None:
     return f"needs {', '.join(missing)} (pip install -e '.[{','.join(extras)}]')"
 
 
+def cache_dir(out: Path, fig: Figure) -> Path:
+    """Where a resumable figure keeps its finished pieces: ``<out>/.cache/<slug>``."""
+    return Path(out) / ".cache" / fig.slug
+
+
 def run_one(fig: Figure, out: Path, *, fast: bool, meta: Mapping[str, Any]) -> Outcome:
     """Compute, plot and write one figure; never raises for a figure's own failure."""
     start = time.perf_counter()
     cpu = time.process_time()
     try:
-        data = fig.compute(fast)
+        data = fig.compute(fast, cache=cache_dir(out, fig)) if fig.uses_cache else fig.compute(fast)
         t_compute = time.perf_counter() - start
         with style.context():
             mfig = fig.plot(data)
