@@ -101,7 +101,7 @@ def test_noise_floor_reduction_is_exact(variant, seed, beta, lam):
 
     reduced = run_reduced(1e-300, sweeps)
     assert reduced.B.shape == (m, n)
-    full = _run(prob.mu, prob.U, 0.0, jnp.sum(prob.mu), beta, lam, jnp.asarray(B0), jnp.asarray(W0),
+    full = _run(prob.mu, prob.U, 0.0, jnp.sum(prob.mu), 0.0, beta, lam, jnp.asarray(B0), jnp.asarray(W0),
                 1e-300, sweeps, variant)
     B, W = jnp.asarray(B0), jnp.asarray(W0)
     for _ in range(sweeps):
@@ -115,6 +115,6 @@ def test_noise_floor_reduction_is_exact(variant, seed, beta, lam):
     # With a real tolerance both paths stop at the same sweep.
     tol = 1e-8
     r = run_reduced(tol, 5000)
-    f = _run(prob.mu, prob.U, 0.0, jnp.sum(prob.mu), beta, lam, jnp.asarray(B0), jnp.asarray(W0), tol, 5000,
+    f = _run(prob.mu, prob.U, 0.0, jnp.sum(prob.mu), 0.0, beta, lam, jnp.asarray(B0), jnp.asarray(W0), tol, 5000,
              variant)
     assert int(r.steps) == int(f.steps)

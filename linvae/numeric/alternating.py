@@ -25,6 +25,7 @@ Theorems: ``decoder-block`` (T3), ``encoder-block`` (T4), ``gain-identity`` (T5)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from typing import NamedTuple
@@ -147,11 +148,12 @@ def _decoder_half(mu: Array, Bt: Array, Sigma_W: Array) -> tuple[Array, Array]:
     return S1, S1 @ inv_spd_small(Bt @ S1 + Sigma_W)
 
 
-def _run_lanes(mu, U, floor, sum_mu, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
+def _run_lanes(mu, U, floor, sum_mu, s2_fixed, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
     """The map on a flat batch of lanes: ``beta, lam`` of shape (k,), ``B0`` (k, m, n), ``Sigma_W0`` (k, m, m).
 
     ``mu`` (n_eff,) and the per-lane bases ``U`` (k, n, n_eff) are the (reduced) eigenbasis, ``floor`` the
-    eigenvalue of the directions left out, ``sum_mu`` the trace of Sigma_Y.
+    eigenvalue of the directions left out, ``sum_mu`` the trace of Sigma_Y, ``s2_fixed`` D3's variance
+    (a traced value, so that drawing many sigma_d2 does not recompile; ``variant.sigma_d2`` is unused).
 
     The lane axis is explicit (not a ``vmap`` of a per-lane loop) so that one batch-level decision can
     skip work that no lane needs: the exact change of the full decoder covariance, about half the cost
@@ -216,7 +218,7 @@ def _run_lanes(mu, U, floor, sum_mu, beta, lam, B0, Sigma_W0, tol, max_sweeps, v
         return jnp.any((~c.done) & (c.sweeps < max_sweeps) & jnp.isfinite(c.delta))
 
     k, m, n_eff = B0.shape[0], B0.shape[-2], mu.shape[0]
-    s2_0 = jnp.full((k,), variant.sigma_d2 if variant.decoder == "fixed" else 0.0, dt)
+    s2_0 = jnp.broadcast_to(jnp.asarray(s2_fixed, dt), (k,))
     zeros = jnp.zeros((k, n_eff, m), dt)
     c0 = _Carry(
         B0 @ U,
@@ -245,7 +247,7 @@ def _run_lanes(mu, U, floor, sum_mu, beta, lam, B0, Sigma_W0, tol, max_sweeps, v
 
 
 @functools.partial(jax.jit, static_argnames=("variant",))
-def _run(mu, U, floor, sum_mu, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
+def _run(mu, U, floor, sum_mu, s2_fixed, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
     """The map for lanes with any leading shape: ``beta, lam``, ``B0[..., :, :]`` and the bases ``U[..., :, :]``
     broadcast together."""
     lead = jnp.broadcast_shapes(
@@ -254,7 +256,7 @@ def _run(mu, U, floor, sum_mu, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant
     flat = lambda x, tail: jnp.broadcast_to(x, lead + tail).reshape((-1,) + tail)  # noqa: E731
     m, n_full = B0.shape[-2:]
     st = _run_lanes(
-        mu, flat(U, U.shape[-2:]), floor, sum_mu, flat(beta, ()), flat(lam, ()), flat(B0, (m, n_full)),
+        mu, flat(U, U.shape[-2:]), floor, sum_mu, s2_fixed, flat(beta, ()), flat(lam, ()), flat(B0, (m, n_full)),
         flat(Sigma_W0, (m, m)), tol, max_sweeps, variant,
     )
     return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), st)
@@ -281,8 +283,11 @@ def _reduced_basis(prob: Problem, B0: Array) -> tuple[Array, Array, float]:
 def _map(prob: Problem, beta, lam, B0, W0, tol, max_sweeps, variant: Variant) -> State:
     """Reduce (if possible), then run :func:`_run`; ``B0, W0`` batched like ``U_eff``."""
     mu_eff, U_eff, floor = _reduced_basis(prob, B0)
+    s2_fixed = variant.sigma_d2 if variant.decoder == "fixed" else 0.0
+    if variant.decoder == "fixed":  # one compilation for every sigma_d2
+        variant = dataclasses.replace(variant, sigma_d2=1.0)
     return _run(
-        mu_eff, U_eff, floor, jnp.sum(prob.mu), beta, lam, B0, W0, tol, max_sweeps, variant
+        mu_eff, U_eff, floor, jnp.sum(prob.mu), s2_fixed, beta, lam, B0, W0, tol, max_sweeps, variant
     )
 
 
