@@ -37,3 +37,17 @@ def _no_stray_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _bounded_compilation_cache():
+    """Drop JAX's compiled executables after each test module.
+
+    Every compiled XLA:CPU executable keeps memory mappings of its code. The suite compiles thousands of
+    programs (hypothesis draws new shapes and static arguments), and one process accumulated enough
+    mappings to approach the kernel's per-process limit (vm.max_map_count = 65530): XLA's compiler then
+    segfaulted late in the run. Clearing the caches between modules bounds the count; a module only
+    recompiles what it uses itself.
+    """
+    yield
+    jax.clear_caches()
