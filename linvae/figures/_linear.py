@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linvae import numeric as nm
+from linvae.numeric._linalg import singular_values, solve_spd
 from linvae.numeric._precision import float64
 
 
@@ -56,14 +57,13 @@ def map_trajectory(
 @float64
 def gain_singular_values(B, Sigma_W) -> np.ndarray:
     r"""Singular values of :math:`K = \Sigma_W^{-1}B`, descending, over any leading axes."""
-    K = jnp.linalg.solve(jnp.asarray(Sigma_W), jnp.asarray(B))
-    return np.asarray(jnp.linalg.svd(K, compute_uv=False))
+    return np.asarray(singular_values(solve_spd(jnp.asarray(Sigma_W), jnp.asarray(B))))
 
 
 @float64
 def spectral_norm(B) -> np.ndarray:
     """Largest singular value over any leading axes."""
-    return np.asarray(jnp.linalg.svd(jnp.asarray(B), compute_uv=False)[..., 0])
+    return np.asarray(singular_values(jnp.asarray(B))[..., 0])
 
 
 def information_along(prob: nm.Problem, B, Sigma_W) -> nm.Information:

@@ -116,6 +116,17 @@ def cholesky(S: Array) -> Array:
     return jax.lax.fori_loop(0, n, column, jnp.zeros_like(S))
 
 
+def singular_values(M: Array) -> Array:
+    """Singular values (descending) over any leading axes; NaN for a matrix with a non-finite entry.
+
+    LAPACK's SVD would print "On entry to DLASCL parameter ... had an illegal value" for such a matrix
+    (a diverged run); it is given zeros instead and its result replaced by NaN.
+    """
+    ok = jnp.all(jnp.isfinite(M), axis=(-2, -1))
+    sv = jnp.linalg.svd(jnp.where(ok[..., None, None], M, 0.0), compute_uv=False)
+    return jnp.where(ok[..., None], sv, jnp.nan)
+
+
 def inv_spd_small(S: Array) -> Array:
     """Alias of :func:`inv_spd` (kept for the alternating map's call sites)."""
     return inv_spd(S)

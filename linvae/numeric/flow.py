@@ -62,7 +62,7 @@ import numpy as np
 from jax import Array
 
 from linvae._tolerance import SOLVER, STEADY, Tol
-from linvae.numeric._linalg import cholesky, solve_spd, sym
+from linvae.numeric._linalg import cholesky, singular_values, solve_spd, sym
 from linvae.numeric._precision import float64
 from linvae.numeric._validation import as_finite_array, check_beta_lam, check_latent_dim
 from linvae.numeric.alternating import NotConvergedWarning, decoder_block, encoder_block, random_init
@@ -436,7 +436,7 @@ def _solve_lanes(Sigma_Y, y: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConf
 def _observables(prob: Problem, B, W, A, Z, beta, lam):
     lt = loss_terms(prob.Sigma_Y, B, W, A, Z, beta, lam)
     # One batched LAPACK call for both spectra: two concurrent ones can deadlock (see _linalg.inv_logdet_spd).
-    sv_B, sv_K = jnp.linalg.svd(jnp.stack([B, solve_spd(W, B)]), compute_uv=False)
+    sv_B, sv_K = singular_values(jnp.stack([B, solve_spd(W, B)]))
     return lt, sv_B, sv_K, information_terms(prob, B, W)
 
 
