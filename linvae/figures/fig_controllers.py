@@ -97,26 +97,17 @@ def plot(data: dict[str, Any]):
         t = np.arange(1, beta.size + 1)
         every = max(1, beta.size // 25)
         lab = f"{r['controller']}, {r['plant']} plant"
-        a.plot(
-            t[::every],
-            beta[::every],
-            ls="none",
-            marker=style.MARKERS[i],
-            color=col[i],
-            ms=4,
-            mfc="none" if r["plant"] == "map" else col[i],
-            label=lab,
-        )
-        b.plot(
-            t[::every],
-            kl[::every],
-            ls="none",
-            marker=style.MARKERS[i],
-            color=col[i],
-            ms=4,
-            mfc="none" if r["plant"] == "map" else col[i],
-            label=lab,
-        )
+        for ax, y in ((a, beta), (b, kl)):
+            ax.plot(
+                t[::every],
+                y[::every],
+                ls="none",
+                marker=style.MARKERS[i],
+                color=col[i],
+                ms=4,
+                mfc="none" if r["plant"] == "map" else col[i],
+                label=lab,
+            )
     a.axhline(data["beta_star"], color="k", lw=1.3, label=rf"$\beta^\ast$ = {data['beta_star']:.3g} (T25)")
     a.set_yscale("log")
     a.set_xlabel("controller update t")

@@ -125,8 +125,3 @@ def singular_values(M: Array) -> Array:
     ok = jnp.all(jnp.isfinite(M), axis=(-2, -1))
     sv = jnp.linalg.svd(jnp.where(ok[..., None, None], M, 0.0), compute_uv=False)
     return jnp.where(ok[..., None], sv, jnp.nan)
-
-
-def inv_spd_small(S: Array) -> Array:
-    """Alias of :func:`inv_spd` (kept for the alternating map's call sites)."""
-    return inv_spd(S)

@@ -36,7 +36,7 @@ import numpy as np
 from jax import Array
 
 from linvae._tolerance import NOISE_FLOOR
-from linvae.numeric._linalg import fro, inv_spd, inv_spd_small, solve_spd, sym
+from linvae.numeric._linalg import fro, inv_spd, solve_spd, sym
 from linvae.numeric._precision import float64
 from linvae.numeric._validation import as_finite_array, check_beta_lam, check_latent_dim, check_spd
 from linvae.numeric.loss import sigma_x
@@ -76,12 +76,12 @@ def decoder_block(Sigma_Y: Array, B: Array, Sigma_W: Array, variant: Variant = D
     return A, Sigma_Z
 
 
-def _encoder_from_NA(A: Array, NA: Array, beta, variant: Variant, inverse=inv_spd):
-    """``(B, Sigma_W, Sigma_W^{-1})`` of the encoder block from ``N A``; ``inverse`` inverts an SPD matrix."""
+def _encoder_from_NA(A: Array, NA: Array, beta, variant: Variant):
+    """``(B, Sigma_W, Sigma_W^{-1})`` of the encoder block from ``N A``."""
     m = A.shape[-1]
     H = sym(A.T @ NA)
     M = beta * jnp.eye(m, dtype=A.dtype) + H
-    Mi = inverse(M)
+    Mi = inv_spd(M)
     B = Mi @ NA.T
     if variant.encoder == "full":
         return B, beta * Mi, M / beta
@@ -145,7 +145,7 @@ def _lowrank_change(dA: Array, dS: Array, A0: Array, S1: Array) -> Array:
 def _decoder_half(mu: Array, Bt: Array, Sigma_W: Array) -> tuple[Array, Array]:
     """One lane's decoder mean map in the eigenbasis: ``S = diag(mu) B~^T``, ``A~ = S Sigma_X^{-1}``."""
     S1 = mu[:, None] * Bt.T
-    return S1, S1 @ inv_spd_small(Bt @ S1 + Sigma_W)
+    return S1, S1 @ inv_spd(Bt @ S1 + Sigma_W)
 
 
 def _run_lanes(mu, U, floor, sum_mu, s2_fixed, beta, lam, B0, Sigma_W0, tol, max_sweeps, variant: Variant) -> State:
@@ -172,7 +172,7 @@ def _run_lanes(mu, U, floor, sum_mu, s2_fixed, beta, lam, B0, Sigma_W0, tol, max
         # Decoder block: A~ = S Sigma_X^{-1}, Sigma~_Z = diag(mu) - A~ S^T (or its isotropic version).
         S1, A1 = lanes(_decoder_half, in_axes=(None, 0, 0))(mu, c.Bt, c.Sigma_W)
         dA = A1 - c.At
-        nA = lanes(fro)(dA)
+        nA = fro(dA)
         tested = active & (c.sweeps > 0)
         if variant.decoder == "full":
             need = jnp.any(tested & (nA <= tol))
@@ -195,9 +195,9 @@ def _run_lanes(mu, U, floor, sum_mu, s2_fixed, beta, lam, B0, Sigma_W0, tol, max
             PA = A1 / mu[None, :, None] + jnp.swapaxes(c.Bt, -1, -2) @ (c.Sigma_W_inv @ BA)
         else:
             PA = A1 / bcast(s2)
-        enc = lambda A, NA, b: _encoder_from_NA(A, NA, b, variant, inv_spd_small)  # noqa: E731
+        enc = lambda A, NA, b: _encoder_from_NA(A, NA, b, variant)  # noqa: E731
         B1, W1, Wi1 = lanes(enc)(A1, PA + 2.0 * bcast(lam) * A1, beta)
-        d_enc = jnp.maximum(lanes(fro)(B1 - c.Bt), lanes(fro)(W1 - c.Sigma_W))
+        d_enc = jnp.maximum(fro(B1 - c.Bt), fro(W1 - c.Sigma_W))
         enc_stop = d_enc <= tol
         # Stopping at the decoder half-step keeps the encoder that produced this decoder.
         keep_enc = bcast(dec_stop | ~active)
@@ -223,7 +223,7 @@ def _run_lanes(mu, U, floor, sum_mu, s2_fixed, beta, lam, B0, Sigma_W0, tol, max
     c0 = _Carry(
         B0 @ U,
         Sigma_W0,
-        lanes(inv_spd)(Sigma_W0),
+        inv_spd(Sigma_W0),
         zeros,
         zeros,
         s2_0,
