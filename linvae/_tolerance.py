@@ -75,6 +75,15 @@ STEADY = Tol(
     " given the others) is <= atol + rtol ||theta||: 100x SOLVER, above the ~tol floor at which an"
     " explicit adaptive solver dithers around a stable point; residual ~ distance to the fixed point",
 )
+CONE = Tol(
+    1e-2,
+    0.0,
+    "a steady flow lane must also have each covariance block steady relative to its own size,"
+    " ||Sigma^-1 (Sigma* - Sigma)||_F <= 1e-2: at a stationary point with SPD covariances this is"
+    " <= STEADY's residual x ||Sigma^-1|| (<= 1e-5 x 1e3 on the published instance), while a run sliding"
+    " to the boundary of the SPD cone (D1 with beta < 1, or beta = 1 and lam > 0: the infimum is not"
+    " attained, T15) keeps it O(1) as Sigma -> 0 and its absolute residual shrinks with Sigma",
+)
 RATE = Tol(
     1e-3,
     1e-6,

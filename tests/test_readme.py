@@ -40,7 +40,8 @@ def test_readme_theorem_table_matches_the_registry():
 
     text = (ROOT / "README.md").read_text()
     rows = re.findall(
-        r"^\| (T\d+) \| \[`([a-z0-9-]+)`\]\(proofs/[a-z0-9-]+\.md\) \| (.*?) \| (proved|sketch|conjecture, numerically supported) \|",
+        r"^\| (T\d+) \| \[`([a-z0-9-]+)`\]\(proofs/[a-z0-9-]+\.md\) \| (.*?) \| "
+        r"(proved|sketch|conjecture, numerically supported) \|",
         text,
         re.M,
     )

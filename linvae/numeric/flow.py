@@ -42,6 +42,16 @@ every stationary point; covariances stay SPD because each is a running convex co
 targets. It removes the stiffness that :math:`\Sigma_Y`'s spread (three decades in the published instance)
 puts into the Euclidean flow, which is why the (β, λ)-grid benchmark uses it.
 
+**Runs to a steady state (``FlowConfig(solver="rkc")``).** Near the thresholds :math:`\beta = 1 + 2\lambda\mu_i`
+the slowest rate of the flow goes to 0 (critical slowing down; on the published instance it falls to
+~3e-4 while the fastest stays at 2), so a steady state can lie at t ~ 5e4. Every metric here is a
+gradient flow, so its Jacobian has a real spectrum, and a Runge-Kutta-Chebyshev method
+(:mod:`linvae.numeric._rkc`) integrates it with a stage count that grows like :math:`\sqrt{h\rho}`: the
+stiff tail costs ~:math:`\sqrt{\rho/r}` evaluations per e-fold instead of :math:`\rho/r`. Each lane stops as
+soon as it is steady (``FlowConfig.steady``, and each covariance block steady relative to its own size,
+the ``CONE`` tier, so a run sliding to the boundary of the SPD cone is not mistaken for a stationary
+point), and the running lanes are compacted into groups between jitted calls.
+
 Theorems: ``collapse-stability`` (T11), ``mi-chain`` (T10, continuous-time analogue), ``water-filling``
 (T12, reached by the flow).
 """
@@ -61,13 +71,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from linvae._tolerance import SOLVER, STEADY, Tol
-from linvae.numeric._linalg import cholesky, singular_values, solve_spd, sym
+from linvae._tolerance import CONE, SOLVER, STEADY, Tol
+from linvae.numeric import _rkc
+from linvae.numeric._linalg import cholesky, fro, inv_spd, singular_values, solve_spd, sym
 from linvae.numeric._precision import float64
 from linvae.numeric._validation import as_finite_array, check_beta_lam, check_latent_dim
 from linvae.numeric.alternating import NotConvergedWarning, decoder_block, encoder_block, random_init
 from linvae.numeric.information import Information, information_terms
-from linvae.numeric.loss import Losses, gradients_closed_form, loss_terms, objective, reconstruction_moment
+from linvae.numeric.loss import Losses, gradients_closed_form, loss_terms, objective
 from linvae.numeric.model import D1, State, Variant
 from linvae.numeric.problem import Problem
 
@@ -88,13 +99,18 @@ class FlowConfig:
             Fisher metric; see the module docstring).
         gradient: ``"closed_form"`` (THEORY.md §3.1) or ``"autodiff"`` (``jax.grad`` of
             :func:`~linvae.numeric.objective`); euclidean metric only.
-        solver: ``"tsit5"``, ``"dopri8"`` (explicit) or ``"kvaerno5"`` (implicit, for stiff small problems).
+        solver: ``"tsit5"``, ``"dopri8"`` (explicit) or ``"kvaerno5"`` (implicit, for stiff small problems),
+            all diffrax; or ``"rkc"``: a batched Runge-Kutta-Chebyshev method (``linvae.numeric._rkc``)
+            for runs to a steady state (no ``ts``): each lane stops as soon as it is steady, and the
+            long, stiff approach near the thresholds costs ~sqrt(ρ/r) instead of ρ/r evaluations.
         tol: rtol/atol of the PID step-size controller.
         steady: a lane is steady when its block residual (the distance of every block from its exact
             minimiser given the others, in :math:`(B, \\Sigma_W, A, \\Sigma_Z)`) is at most
             ``atol + rtol`` :math:`\\|\\theta\\|`.
-        max_steps: cap on accepted+rejected solver steps per chunk; a capped lane is flagged.
-        chunks: the time interval is integrated in this many jitted pieces (progress lines, early stop).
+        max_steps: cap on accepted+rejected solver steps per chunk (``"rkc"``: per lane over the whole
+            run); a capped lane is flagged.
+        chunks: the time interval is integrated in this many jitted pieces (progress lines, early stop);
+            ``"rkc"`` ignores it (it stops lane by lane and compacts the running lanes every 64 steps).
         max_lanes: lanes per vmapped solve; larger grids run as several solves of this width (one
             compilation). On CPU the batched small-matrix kernels gain nothing past a few hundred
             lanes (4096 lanes in one solve took as long as 8 solves of 512), so 256 is the default.
@@ -106,7 +122,7 @@ class FlowConfig:
     variant: Variant = D1
     metric: Literal["euclidean", "block"] = "euclidean"
     gradient: Literal["closed_form", "autodiff"] = "closed_form"
-    solver: Literal["tsit5", "dopri8", "kvaerno5"] = "tsit5"
+    solver: Literal["tsit5", "dopri8", "kvaerno5", "rkc"] = "tsit5"
     tol: Tol = SOLVER
     steady: Tol = STEADY
     max_steps: int = 100_000
@@ -121,8 +137,8 @@ class FlowConfig:
             raise ValueError(f"gradient must be 'closed_form' or 'autodiff'; got {self.gradient!r}")
         if self.gradient == "autodiff" and self.metric != "euclidean":
             raise ValueError("gradient='autodiff' is only defined for the euclidean metric")
-        if self.solver not in _SOLVERS:
-            raise ValueError(f"solver must be one of {sorted(_SOLVERS)}; got {self.solver!r}")
+        if self.solver not in _SOLVERS and self.solver != "rkc":
+            raise ValueError(f"solver must be one of {sorted(_SOLVERS) + ['rkc']}; got {self.solver!r}")
         if not (self.tol.rtol > 0 and self.tol.atol > 0):
             raise ValueError(f"tol must have positive rtol and atol; got {self.tol}")
         if int(self.max_steps) != self.max_steps or self.max_steps < 1:
@@ -259,16 +275,19 @@ def _euclidean_autodiff(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Coord
 
 def _block(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Coordinates:
     B, SW, A, SZ = y.B, sym(y.W), y.A, sym(y.Z)
-    A_star, _ = decoder_block(Sigma_Y, B, SW, v)
+    # The decoder block's A* = Σ_Y B^T Σ_X^{-1} and the reconstruction moment share Σ_Y B^T and Σ_X:
+    # E = (I - AB)Σ_Y(I - AB)^T + AΣ_WA^T = Σ_Y - A(Σ_YB^T)^T - (Σ_YB^T)A^T + AΣ_XA^T.
+    SyBt = Sigma_Y @ B.T
+    SX = sym(B @ SyBt + SW)
+    A_star = SyBt @ inv_spd(SX)
     B_star, W_star = encoder_block(A, SZ, beta, lam, v)
     n = Sigma_Y.shape[-1]
-    if v.decoder == "full":
-        dZ = reconstruction_moment(Sigma_Y, B, SW, A) - SZ
-    elif v.decoder == "isotropic":
-        E = reconstruction_moment(Sigma_Y, B, SW, A)
-        dZ = (jnp.trace(E) / n) * jnp.eye(n, dtype=SZ.dtype) - SZ
-    else:
+    if v.decoder == "fixed":
         dZ = jnp.zeros_like(SZ)
+    else:
+        ASyBt = A @ SyBt.T
+        E = sym(Sigma_Y - ASyBt - ASyBt.T + A @ SX @ A.T)
+        dZ = E - SZ if v.decoder == "full" else (jnp.trace(E) / n) * jnp.eye(n, dtype=SZ.dtype) - SZ
     return Coordinates(B_star - B, W_star - SW, A_star - A, dZ)
 
 
@@ -329,7 +348,8 @@ def linearised_rates(prob: Problem, beta, lam=0.0, cfg: FlowConfig = FlowConfig(
     :math:`\nu_i = (\Sigma_Z^{\rm col})^{-1}_{ii} + 2\lambda` (D1: :math:`1/\mu_i + 2\lambda`):
 
     .. math::
-        \text{euclidean: }\frac{d}{dt}\binom ba = \begin{pmatrix}-\beta\mu_i & \nu_i\mu_i\\ \nu_i\mu_i & -\nu_i\end{pmatrix}\binom ba,
+        \text{euclidean: }\frac{d}{dt}\binom ba
+        = \begin{pmatrix}-\beta\mu_i & \nu_i\mu_i\\ \nu_i\mu_i & -\nu_i\end{pmatrix}\binom ba,
         \qquad \text{block: }\frac{d}{dt}\binom ba = \begin{pmatrix}-1 & \nu_i/\beta\\ \mu_i & -1\end{pmatrix}\binom ba .
 
     Both have determinant of the sign of :math:`\beta - \nu_i\mu_i`, so direction i decays iff
@@ -391,6 +411,19 @@ def _residual(Sigma_Y, y: Coordinates, beta, lam, cfg: FlowConfig) -> tuple[Arra
     return _tree_norm(_block(Sigma_Y, p, beta, lam, cfg.variant)), _tree_norm(p)
 
 
+def _cone_residual(p: Coordinates, d: Coordinates) -> Array:
+    r""":math:`\max(\|\Sigma_W^{-1}\Delta\Sigma_W\|_F, \|\Sigma_Z^{-1}\Delta\Sigma_Z\|_F)`: the covariance blocks' residuals
+    relative to their own size (``p`` parameters, ``d`` block residuals); see the ``CONE`` tier."""
+    return jnp.maximum(fro(solve_spd(p.W, d.W)), fro(solve_spd(p.Z, d.Z)))
+
+
+def _residuals(Sigma_Y, y: Coordinates, beta, lam, cfg: FlowConfig) -> tuple[Array, Array, Array]:
+    """:func:`_residual` and :func:`_cone_residual` of flow coordinates ``y``."""
+    p = Coordinates(*from_coordinates(y, cfg))
+    d = _block(Sigma_Y, p, beta, lam, cfg.variant)
+    return _tree_norm(d), _tree_norm(p), _cone_residual(p, d)
+
+
 @functools.partial(jax.jit, static_argnames=("cfg", "save_ts"))
 def _solve_chunk(Sigma_Y, y0: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConfig, save_ts: bool):
     """One vmapped diffrax solve over flattened lanes; ``y0`` and ``betas``/``lams`` have a lane axis."""
@@ -413,6 +446,11 @@ def _solve_chunk(Sigma_Y, y0: Coordinates, betas, lams, t0, t1, ts, cfg: FlowCon
     return jax.vmap(one)(y0, betas, lams)
 
 
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _final_residual(Sigma_Y, y: Coordinates, betas, lams, cfg: FlowConfig):
+    return jax.vmap(lambda c, b, la: _residual(Sigma_Y, c, b, la, cfg))(y, betas, lams)
+
+
 def _solve_lanes(Sigma_Y, y: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConfig, save_ts: bool):
     """:func:`_solve_chunk` over groups of at most ``cfg.max_lanes`` lanes (the last one padded)."""
     lanes = betas.shape[0]
@@ -431,6 +469,116 @@ def _solve_lanes(Sigma_Y, y: Coordinates, betas, lams, t0, t1, ts, cfg: FlowConf
         outs.append(jax.block_until_ready(
             _solve_chunk(Sigma_Y, y_g, betas[part], lams[part], t0, t1, ts, cfg, save_ts)))
     return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a)[:lanes], *outs)
+
+
+#: Steps per jitted call of the RKC path; running lanes are compacted into groups between calls.
+_RKC_STEPS = 64
+
+
+@functools.lru_cache(maxsize=32)
+def _rkc_functions(cfg: FlowConfig, n: int, m: int):
+    """The flow's field and steadiness test on flattened lanes ``(L, D)``, cached so ``advance`` compiles once."""
+    shapes = ((m, n), (m, m), (n, m), (n, n))
+    offsets = np.cumsum([0] + [a * b for a, b in shapes])
+
+    def unravel(x: Array) -> Coordinates:
+        cuts = zip(offsets[:-1], offsets[1:], shapes, strict=True)
+        return Coordinates(*(x[..., o:e].reshape(x.shape[:-1] + shp) for o, e, shp in cuts))
+
+    def ravel(c: Coordinates) -> Array:
+        return jnp.concatenate([a.reshape(a.shape[: a.ndim - 2] + (-1,)) for a in c], axis=-1)
+
+    def one(x, Sigma_Y, beta, lam):
+        return ravel(make_vector_field(Sigma_Y, cfg)(0.0, unravel(x), (beta, lam)))
+
+    fv = jax.vmap(one, in_axes=(0, None, 0, 0))
+
+    def steady(y, f, Sigma_Y, beta, lam):
+        if cfg.metric == "block":  # the block field is the block residual, the coordinates the parameters
+            res, size = jnp.sqrt(jnp.sum(f * f, axis=1)), jnp.sqrt(jnp.sum(y * y, axis=1))
+            close = res <= cfg.steady.atol + cfg.steady.rtol * size
+            # The relative test needs two inverses per lane: only in steps where some lane passed the first.
+            cone = jax.lax.cond(
+                jnp.any(close), lambda: jax.vmap(_cone_residual)(unravel(y), unravel(f)), lambda: jnp.zeros_like(res)
+            )
+        else:
+            res, size, cone = jax.vmap(lambda x, b, la: _residuals(Sigma_Y, unravel(x), b, la, cfg))(y, beta, lam)
+            close = res <= cfg.steady.atol + cfg.steady.rtol * size
+        return close & (cone <= CONE.rtol)
+
+    return fv, steady, ravel, unravel
+
+
+_rkc_start = jax.jit(_rkc.start, static_argnames=("fv",))
+
+
+def _group_width(running: int, max_lanes: int) -> int:
+    """Lanes per call: ``max_lanes``, or for fewer running lanes the smallest of max_lanes / 4^k (>= 8) that holds them."""
+    w = max_lanes
+    while w // 4 >= max(running, 8):
+        w //= 4
+    return w
+
+
+def _integrate_rkc(Sigma_Y, y: Coordinates, betas, lams, t1: float, cfg: FlowConfig):
+    """Every lane to a steady state (or ``t1``) with :mod:`linvae.numeric._rkc`, compacting running lanes.
+
+    Returns the final coordinates, per-lane ``ok`` (no step cap or step-size collapse) and step counts.
+    """
+    n, m = y.A.shape[-2:]
+    fv, steady, ravel, unravel = _rkc_functions(cfg, int(n), int(m))
+    Y = np.asarray(ravel(y))
+    lanes_total = Y.shape[0]
+    bb, ll = np.asarray(betas), np.asarray(lams)
+    tol = cfg.tol
+    start = time.perf_counter()
+    last_print = start
+    rounds = 0
+
+    def groups(idx):
+        width = _group_width(idx.size, min(cfg.max_lanes, lanes_total))
+        for g in range(0, idx.size, width):
+            sel = idx[g : g + width]
+            yield sel, np.concatenate([sel, np.full(width - sel.size, sel[0])])
+
+    # Initial lanes (F at the start), in the same group widths as the steps below.
+    parts = []
+    for sel, pad in groups(np.arange(lanes_total)):
+        ln = _rkc_start(fv, jnp.asarray(Y[pad]), Sigma_Y, (jnp.asarray(bb[pad]), jnp.asarray(ll[pad])))
+        parts.append([x[: sel.size] for x in jax.device_get(ln)])
+    state = _rkc.Lanes(*(np.concatenate(f) for f in zip(*parts, strict=True)))
+
+    while True:
+        running = np.flatnonzero(state.status == _rkc.RUNNING)
+        if running.size == 0:
+            break
+        new = [np.array(x) for x in state]
+        for sel, pad in groups(running):
+            ln = _rkc.Lanes(*(jnp.asarray(x[pad]) for x in state))
+            out = _rkc.advance(
+                fv, steady, ln, Sigma_Y, (jnp.asarray(bb[pad]), jnp.asarray(ll[pad])), t1, tol.rtol, tol.atol,
+                cfg.max_steps, num_steps=_RKC_STEPS,
+            )
+            for dst, src in zip(new, jax.device_get(out), strict=True):
+                dst[sel] = src[: sel.size]
+        state = _rkc.Lanes(*new)
+        rounds += 1
+        now = time.perf_counter()
+        if cfg.progress and (now - last_print >= 5.0 or not np.any(state.status == _rkc.RUNNING)):
+            last_print = now
+            st = state.status
+            print(
+                f"[linvae.flow] rkc round {rounds}: steady {int((st == _rkc.STEADY).sum())}/{lanes_total}, "
+                f"running {int((st == _rkc.RUNNING).sum())}, at t1 {int((st == _rkc.HORIZON).sum())}, "
+                f"failed {int(((st == _rkc.FAILED) | (st == _rkc.NON_FINITE)).sum())}; "
+                f"F evaluations per lane: mean {state.evals.mean():.0f}, max {state.evals.max()}; "
+                f"{now - start:.1f} s",
+                flush=True,
+            )
+
+    ok = (state.status == _rkc.STEADY) | (state.status == _rkc.HORIZON)
+    y_end = unravel(jnp.asarray(state.y))
+    return y_end, ok, state.steps + state.rejected, state
 
 
 def _observables(prob: Problem, B, W, A, Z, beta, lam):
@@ -545,7 +693,8 @@ def integrate(
     (β, λ, init) lane with an adaptive diffrax solver (rtol/atol ``cfg.tol``). With ``ts`` the parameters
     and all observables (loss terms, singular values of B and K, information measures) are recorded at
     those times; without, only the end point is returned and the integration stops early once every lane
-    is steady (checked between chunks).
+    is steady (checked between chunks). ``FlowConfig(solver="rkc")`` (no ``ts``) runs every lane to its
+    own steady state with a batched Runge-Kutta-Chebyshev method instead; ``t1`` is then only a cap.
 
     Nothing fails silently: a lane whose solver hit its step cap or whose step size collapsed (a stiff or
     diverging run, e.g. β < 1 in D1 where the loss is unbounded below), or whose values are not finite,
@@ -586,7 +735,12 @@ def integrate(
     bb = jnp.asarray(np.repeat(betas, nl * k))
     ll = jnp.asarray(np.tile(np.repeat(lams, k), nb))
 
-    if ts is None:
+    if cfg.solver == "rkc" and ts is not None:
+        raise ValueError("solver='rkc' integrates to a steady state only (no ts); use a diffrax solver for trajectories")
+
+    if cfg.solver == "rkc":
+        bounds, pieces = np.array([0.0]), []
+    elif ts is None:
         bounds = np.linspace(0.0, t1, cfg.chunks + 1)
         pieces = [None] * cfg.chunks
     else:
@@ -622,6 +776,11 @@ def integrate(
         if ts is None and bool(np.all(steady | ~ok)):
             break
 
+    rkc_steady = None
+    if cfg.solver == "rkc":
+        y, ok, steps, lanes = _integrate_rkc(prob.Sigma_Y, y, bb, ll, t1, cfg)
+        speed, size = _final_residual(prob.Sigma_Y, y, bb, ll, cfg)
+        rkc_steady = lanes.status == _rkc.STEADY  # the absolute and the relative (CONE) test
     speed = np.asarray(speed)
     size = np.asarray(size)
     B, W, A, Z = jax.vmap(lambda c: from_coordinates(c, cfg))(y)
@@ -631,6 +790,8 @@ def integrate(
         )
     )
     steady = np.isfinite(speed) & (speed <= cfg.steady.atol + cfg.steady.rtol * size)
+    if rkc_steady is not None:
+        steady &= rkc_steady
     status = _status(ok, finite, steady)
     converged = ok & finite & steady
     shape = (nb, nl, k)

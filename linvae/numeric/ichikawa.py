@@ -129,7 +129,8 @@ def ode_matrix(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
         \dot Q = \tau[C + C^\top - QG - GQ] + \tau^2\eta\Sigma_\mu,
 
     .. math::
-        \dot{\tilde Q} = \tau[C + C^\top - \Sigma_\mu P - P\Sigma_\mu - 2\kappa\tilde Q] + \tau^2\eta[\Sigma_s - CP - PC^\top + P\Sigma_\mu P],
+        \dot{\tilde Q} = \tau[C + C^\top - \Sigma_\mu P - P\Sigma_\mu - 2\kappa\tilde Q]
+        + \tau^2\eta[\Sigma_s - CP - PC^\top + P\Sigma_\mu P],
 
     .. math::
         \dot R = \tau[\Sigma_\mu - GR + \Sigma_s - CP - \kappa R] + \tau^2\eta[C^\top - \Sigma_\mu P],\quad

@@ -192,7 +192,8 @@ def minibatch_loss(y: Coordinates, Y: Array, eps: Array, beta, lam) -> Array:
 
 
 def draw_data(prob: Problem, key: Array, batch: int) -> Array:
-    r"""``batch`` samples of :math:`Y = \Gamma V + \tilde Z`, :math:`V \sim \mathcal N(0, \Sigma_V)`, :math:`\tilde Z \sim \mathcal N(0, \sigma^2 I)`."""
+    r"""``batch`` samples of :math:`Y = \Gamma V + \tilde Z`, :math:`V \sim \mathcal N(0, \Sigma_V)`,
+    :math:`\tilde Z \sim \mathcal N(0, \sigma^2 I)`."""
     kv, kz = jax.random.split(key)
     Lv = jnp.linalg.cholesky(prob.Sigma_V)
     V = jax.random.normal(kv, (batch, prob.s)) @ Lv.T
