@@ -552,6 +552,8 @@ def _integrate_rkc(Sigma_Y, y: Coordinates, betas, lams, t1: float, cfg: FlowCon
         running = np.flatnonzero(state.status == _rkc.RUNNING)
         if running.size == 0:
             break
+        # A group runs as many stages as its largest stage count needs: group lanes of similar step size.
+        running = running[np.argsort(state.h[running], kind="stable")]
         new = [np.array(x) for x in state]
         for sel, pad in groups(running):
             ln = _rkc.Lanes(*(jnp.asarray(x[pad]) for x in state))
