@@ -87,6 +87,7 @@ class Lanes(NamedTuple):
     t: Array  # (L,) time reached
     h: Array  # (L,) next step size (0 = not yet chosen)
     v: Array  # (L, D) power-iteration direction for the spectral radius
+    rho: Array  # (L,) spectral-radius bound of the last call (0 before the first)
     steps: Array  # (L,) accepted steps
     rejected: Array  # (L,) rejected steps
     evals: Array  # (L,) evaluations of F
@@ -101,7 +102,8 @@ def start(fv: Callable, y0: Array, consts, args) -> Lanes:
     zi = jnp.zeros(L, jnp.int32)
     direction = jnp.broadcast_to(jnp.cos(jnp.arange(D, dtype=y0.dtype)), (L, D))
     status = jnp.where(jnp.all(jnp.isfinite(f0), axis=1), RUNNING, NON_FINITE).astype(jnp.int32)
-    return Lanes(y0, f0, jnp.zeros(L, y0.dtype), jnp.zeros(L, y0.dtype), direction, zi, zi, zi + 1, status)
+    zf = jnp.zeros(L, y0.dtype)
+    return Lanes(y0, f0, zf, zf, direction, zf, zi, zi, zi + 1, status)
 
 
 def _norm(x: Array) -> Array:
@@ -166,7 +168,7 @@ def advance(
     # First step: RKC's rule, h = min(1/ρ, ...) shrunk towards the local error scale.
     h0 = jnp.minimum(0.1 / rho, (rtol ** (1.0 / 3.0)) * jnp.ones_like(rho))
     h_init = jnp.where(lanes.h > 0, lanes.h, h0)
-    lanes = lanes._replace(v=v, evals=evals, h=h_init)
+    lanes = lanes._replace(v=v, rho=rho, evals=evals, h=h_init)
 
     def step(ln: Lanes, _):
         run = ln.status == RUNNING
@@ -207,7 +209,7 @@ def advance(
         too_small = h * fac <= 1e-14 * jnp.maximum(1.0, jnp.abs(t_new))
         status = jnp.where(run & (status == RUNNING) & ((steps + rejected >= max_steps) | too_small), FAILED, status)
         return Lanes(
-            y_new, f_new, t_new, jnp.where(run, h * fac, ln.h), ln.v, steps, rejected,
+            y_new, f_new, t_new, jnp.where(run, h * fac, ln.h), ln.v, ln.rho, steps, rejected,
             ln.evals + jnp.where(run, s, 0), status,
         ), None
 

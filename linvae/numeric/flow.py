@@ -552,8 +552,8 @@ def _integrate_rkc(Sigma_Y, y: Coordinates, betas, lams, t1: float, cfg: FlowCon
         running = np.flatnonzero(state.status == _rkc.RUNNING)
         if running.size == 0:
             break
-        # A group runs as many stages as its largest stage count needs: group lanes of similar step size.
-        running = running[np.argsort(state.h[running], kind="stable")]
+        # A group runs as many stages as its largest member needs (s ~ sqrt(1.54 h rho)): group lanes by h rho.
+        running = running[np.argsort(state.h[running] * state.rho[running], kind="stable")]
         new = [np.array(x) for x in state]
         for sel, pad in groups(running):
             ln = _rkc.Lanes(*(jnp.asarray(x[pad]) for x in state))
