@@ -407,8 +407,7 @@ def _residual(Sigma_Y, y: Coordinates, beta, lam, cfg: FlowConfig) -> tuple[Arra
     residual is a scale-free distance to stationarity whatever metric is integrated; the raw Euclidean
     speed is not (near a stable point an explicit solver dithers at ~tol x the stiffest rate).
     """
-    p = Coordinates(*from_coordinates(y, cfg))
-    return _tree_norm(_block(Sigma_Y, p, beta, lam, cfg.variant)), _tree_norm(p)
+    return _residuals(Sigma_Y, y, beta, lam, cfg)[:2]
 
 
 def _cone_residual(p: Coordinates, d: Coordinates) -> Array:
@@ -418,7 +417,7 @@ def _cone_residual(p: Coordinates, d: Coordinates) -> Array:
 
 
 def _residuals(Sigma_Y, y: Coordinates, beta, lam, cfg: FlowConfig) -> tuple[Array, Array, Array]:
-    """:func:`_residual` and :func:`_cone_residual` of flow coordinates ``y``."""
+    """:func:`_residual` and :func:`_cone_residual` of flow coordinates ``y`` (unused outputs cost nothing under jit)."""
     p = Coordinates(*from_coordinates(y, cfg))
     d = _block(Sigma_Y, p, beta, lam, cfg.variant)
     return _tree_norm(d), _tree_norm(p), _cone_residual(p, d)
@@ -523,7 +522,8 @@ def _group_width(running: int, max_lanes: int) -> int:
 def _integrate_rkc(Sigma_Y, y: Coordinates, betas, lams, t1: float, cfg: FlowConfig):
     """Every lane to a steady state (or ``t1``) with :mod:`linvae.numeric._rkc`, compacting running lanes.
 
-    Returns the final coordinates, per-lane ``ok`` (no step cap or step-size collapse) and step counts.
+    Returns the final coordinates, per-lane ``ok`` (no step cap or step-size collapse), step counts
+    (accepted + rejected) and the final :class:`~linvae.numeric._rkc.Lanes` (as NumPy arrays).
     """
     n, m = y.A.shape[-2:]
     fv, steady, ravel, unravel = _rkc_functions(cfg, int(n), int(m))
