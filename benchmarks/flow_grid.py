@@ -77,7 +77,7 @@ def start(prob: nm.Problem, B0, W0) -> nm.State:
     return nm.State(B0[None], W0[None], A0[None], Z0[None], z, z, z)
 
 
-def grid_run(red, init, prob, n_eff, tol: float) -> tuple[float, float]:
+def grid_run(red, init, prob, n_eff, tol: float) -> tuple[float, float, fl.FlowSolution]:
     """Compile, then time the whole grid; print the status and the agreement with the closed forms."""
     cfg = config(tol)
     t0 = time.perf_counter()

@@ -16,7 +16,7 @@ from linvae._tolerance import FLOW, ROUNDOFF, Tol
 from linvae.numeric import _rkc
 from linvae.numeric import flow as fl
 from tests.helpers import assert_close
-from tests.test_flow import BLOCK, M, N, problem, water_filling_cases
+from tests.test_flow import M, problem, water_filling_cases
 
 RKC = fl.FlowConfig(metric="block", solver="rkc")
 D = 8
@@ -166,4 +166,3 @@ def test_rkc_progress_and_bad_input(capsys):
         fl.integrate(prob, 3.0, 1.0, init, t1=5.0, ts=[1.0, 5.0], cfg=RKC)
     with pytest.raises(ValueError, match="solver"):
         fl.FlowConfig(solver="rk4")
-    assert BLOCK.solver == "tsit5" and N == 4

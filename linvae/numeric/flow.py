@@ -522,8 +522,7 @@ def _group_width(running: int, max_lanes: int) -> int:
 def _integrate_rkc(Sigma_Y, y: Coordinates, betas, lams, t1: float, cfg: FlowConfig):
     """Every lane to a steady state (or ``t1``) with :mod:`linvae.numeric._rkc`, compacting running lanes.
 
-    Returns the final coordinates, per-lane ``ok`` (no step cap or step-size collapse), step counts
-    (accepted + rejected) and the final :class:`~linvae.numeric._rkc.Lanes` (as NumPy arrays).
+    Returns the final coordinates and the final :class:`~linvae.numeric._rkc.Lanes` (NumPy arrays).
     """
     n, m = y.A.shape[-2:]
     fv, steady, ravel, unravel = _rkc_functions(cfg, int(n), int(m))
@@ -554,16 +553,14 @@ def _integrate_rkc(Sigma_Y, y: Coordinates, betas, lams, t1: float, cfg: FlowCon
             break
         # A group runs as many stages as its largest member needs (s ~ sqrt(1.54 h rho)): group lanes by h rho.
         running = running[np.argsort(state.h[running] * state.rho[running], kind="stable")]
-        new = [np.array(x) for x in state]
-        for sel, pad in groups(running):
+        for sel, pad in groups(running):  # groups are disjoint: each writes back only its own lanes
             ln = _rkc.Lanes(*(jnp.asarray(x[pad]) for x in state))
             out = _rkc.advance(
                 fv, steady, ln, Sigma_Y, (jnp.asarray(bb[pad]), jnp.asarray(ll[pad])), t1, tol.rtol, tol.atol,
                 cfg.max_steps, num_steps=_RKC_STEPS,
             )
-            for dst, src in zip(new, jax.device_get(out), strict=True):
+            for dst, src in zip(state, jax.device_get(out), strict=True):
                 dst[sel] = src[: sel.size]
-        state = _rkc.Lanes(*new)
         rounds += 1
         now = time.perf_counter()
         if cfg.progress and (now - last_print >= 5.0 or not np.any(state.status == _rkc.RUNNING)):
@@ -578,9 +575,7 @@ def _integrate_rkc(Sigma_Y, y: Coordinates, betas, lams, t1: float, cfg: FlowCon
                 flush=True,
             )
 
-    ok = (state.status == _rkc.STEADY) | (state.status == _rkc.HORIZON)
-    y_end = unravel(jnp.asarray(state.y))
-    return y_end, ok, state.steps + state.rejected, state
+    return unravel(jnp.asarray(state.y)), state
 
 
 def _observables(prob: Problem, B, W, A, Z, beta, lam):
@@ -780,7 +775,9 @@ def integrate(
 
     rkc_steady = None
     if cfg.solver == "rkc":
-        y, ok, steps, lanes = _integrate_rkc(prob.Sigma_Y, y, bb, ll, t1, cfg)
+        y, lanes = _integrate_rkc(prob.Sigma_Y, y, bb, ll, t1, cfg)
+        ok = (lanes.status == _rkc.STEADY) | (lanes.status == _rkc.HORIZON)  # no step cap, no step-size collapse
+        steps = lanes.steps + lanes.rejected
         speed, size = _final_residual(prob.Sigma_Y, y, bb, ll, cfg)
         rkc_steady = lanes.status == _rkc.STEADY  # the absolute and the relative (CONE) test
     speed = np.asarray(speed)
