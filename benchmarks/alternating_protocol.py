@@ -1,6 +1,6 @@
 """Benchmark: the published alternating-map protocol, vmapped JAX vs a per-init NumPy loop.
 
-The protocol (THEORY.md §2.3): n in {50, 100}, m = 10, the 25 cells beta in {1, 4, 8, 16, 32} x
+The protocol (docs/theory.md §2.3): n in {50, 100}, m = 10, the 25 cells beta in {1, 4, 8, 16, 32} x
 lam in {0, 2, 4, 6, 8}, the 50 published initialisations per cell, stop when a block's Frobenius change
 is <= 1e-6 (n = 50) / 1e-5 (n = 100) or after 50,000 / 100,000 half-steps. Reported per cell: the
 reconstruction error R (Gaussian NLL), linear SAP and I_m.

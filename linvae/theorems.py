@@ -1,4 +1,4 @@
-"""The theorem registry: every statement of THEORY.md §9 with its four faces.
+"""The theorem registry: every statement of docs/theory.md §9 with its four faces.
 
 ``THEOREMS[slug]`` is a frozen :class:`Theorem`: the one-sentence statement (identical to the
 Statement line of ``proofs/<slug>.md``), its hypotheses (the note's assumptions A1..An), the model
@@ -61,7 +61,7 @@ class Theorem:
     """One theorem and its four faces (STYLE.md §2.5)."""
 
     slug: str
-    number: str  # "T1".."T25" of THEORY.md §9
+    number: str  # "T1".."T25" of docs/theory.md §9
     paper_label: str
     statement: str
     hypotheses: tuple[str, ...]

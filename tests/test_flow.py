@@ -34,7 +34,7 @@ EUCLID = fl.FlowConfig()
 
 @st.composite
 def spectra(draw, n=N, lo=0.2, hi=5.0, min_ratio=1.15):
-    """Distinct eigenvalues with consecutive ratios >= min_ratio (identifiable optima, THEORY.md §10.7)."""
+    """Distinct eigenvalues with consecutive ratios >= min_ratio (identifiable optima, docs/theory.md §10.7)."""
     top = draw(st.floats(lo * min_ratio ** (n - 1), hi))
     ratios = [draw(st.floats(min_ratio, 2.0)) for _ in range(n - 1)]
     mu = [top]

@@ -14,7 +14,7 @@ from linvae.numeric import ichikawa as ik
 
 
 def test_kl_annealing_intermediate_speed_is_fastest():
-    """THEORY.md §6: an intermediate γ converges faster than constant β; very slow annealing is slower."""
+    """docs/theory.md §6: an intermediate γ converges faster than constant β; very slow annealing is slower."""
     for schedule in ("tanh", "linear"):
         out = ik.annealing_times([1e-3, 1e-2, 3e-2], rel_band=1e-2, rho=1.0, eta=1.0, beta=1.0, tau=0.1,
                                  schedule=schedule, t1=2000.0, num_times=2001)

@@ -1,4 +1,4 @@
-"""Information measures: exact matching, SAP, and their published definitions (THEORY.md §8)."""
+"""Information measures: exact matching, SAP, and their published definitions (docs/theory.md §8)."""
 
 import numpy as np
 import scipy.optimize
@@ -22,7 +22,7 @@ def test_enumerated_matching_equals_hungarian(m, s, seed):
 
 @given(case=factor_problems())
 def test_pairwise_mi_sap_and_im_follow_the_published_formulas(case):
-    """Restated from THEORY.md §8 with the joint covariance of (X, V), as the published script builds it."""
+    """Restated from docs/theory.md §8 with the joint covariance of (X, V), as the published script builds it."""
     prob, m = case.prob, case.m
     s = random_state(prob.n, m, case.seed)
     info = nm.information(prob, s)

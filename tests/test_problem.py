@@ -57,7 +57,7 @@ def test_spd_matrix_jax_has_scikit_learn_spectrum():
 
 
 def test_authors_instance_spectrum_structure():
-    """Sigma_Y has s = 5 signal eigenvalues and n - 5 equal to sigma2 (THEORY.md §10 trap 7)."""
+    """Sigma_Y has s = 5 signal eigenvalues and n - 5 equal to sigma2 (docs/theory.md §10 trap 7)."""
     prob = nm.authors_instance(50)
     mu = np.asarray(prob.mu)
     assert np.all(np.diff(mu) <= 0)

@@ -1,4 +1,4 @@
-"""The theorem registry: every slug of THEORY.md §9 has its four faces, and they agree.
+"""The theorem registry: every slug of docs/theory.md §9 has its four faces, and they agree.
 
 Faces: the symbolic certificate (``derive``), the numeric prediction (``predict``), the property-test
 file and the proof note. The note's Statement line and Assumptions must equal the registry's, its
@@ -11,7 +11,7 @@ import pytest
 
 from linvae.theorems import FIGURE_SLUGS, THEOREMS, Theorem
 
-#: The catalogue of THEORY.md §9, in order.
+#: The catalogue of docs/theory.md §9, in order.
 CATALOGUE = (
     "population-loss",
     "matrix-gradients",

@@ -1,6 +1,6 @@
 """The symbolic derivations: identities checked exactly (simplify(lhs - rhs) == 0, or exact rationals).
 
-Each test states the expected closed form of THEORY.md independently of how linvae.symbolic derived it,
+Each test states the expected closed form of docs/theory.md independently of how linvae.symbolic derived it,
 so a wrong derivation fails here.
 """
 

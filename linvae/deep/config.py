@@ -1,11 +1,11 @@
 r"""Frozen configuration of a deep β-VAE / λβ-VAE sweep, and the named presets.
 
 One :class:`DeepConfig` describes a whole experiment: data set, model, objective, optimiser, the
-(β, λ, seed) grid and the published two-phase protocol (THEORY.md §2.3 "Deep"):
+(β, λ, seed) grid and the published two-phase protocol (docs/theory.md §2.3 "Deep"):
 
 1. **β-VAE phase**: one model per (β, seed), ``beta_steps`` Adam steps from scratch at λ = 0;
 2. **λβ phase**: one model per (β, λ, seed), ``lambda_steps`` further steps from the phase-1
-   checkpoint of (β, seed) with a *fresh* Adam state (THEORY.md §10 trap 18). The λ = 0 row goes
+   checkpoint of (β, seed) with a *fresh* Adam state (docs/theory.md §10 trap 18). The λ = 0 row goes
    through the same continuation at λ = 0, so it has ``beta_steps + lambda_steps`` β-VAE steps.
 
 Presets (``PRESETS``): ``"smoke"`` (procedural dSprites, a 2 x 2 x 2 grid, a few hundred steps: minutes
@@ -48,10 +48,10 @@ class DeepConfig:
         lambda_steps: steps of the λβ continuation (50,000); 0 skips the phase.
         betas, lambdas, seeds: the grid.
         beta_schedule: ``"constant"``; ``"linear"`` (β ramps from 0 over ``warmup_steps``);
-            ``"controlvae"`` / ``"dynamicvae"`` (the PI controllers of THEORY.md §7 with their published
+            ``"controlvae"`` / ``"dynamicvae"`` (the PI controllers of docs/theory.md §7 with their published
             defaults; then ``betas`` must hold one value, used as the controller's β_min / β(0)).
         kl_targets: a sweep axis of the PI controllers: KL set-points C (nats, > 0, summed over
-            latents). Empty (default): the published annealed set-point (THEORY.md §7). Otherwise the
+            latents). Empty (default): the published annealed set-point (docs/theory.md §7). Otherwise the
             grid is trained once per C with the constant set-point C from step 0, each in its own
             runs sub-folder ``C<C>`` (:func:`linvae.deep.train.target_folders`). Constant, because the
             published annealing climbs only 0.15 nats per 5,000 (6,000) steps, so within the
@@ -199,7 +199,7 @@ def validate(cfg: DeepConfig, *, num_images: int | None = None, data_dim: int | 
 PAPER = DeepConfig()
 
 PRESETS: dict[str, DeepConfig] = {
-    # The published protocol (THEORY.md §2.3): 3 data sets x 5 beta x 5 lambda x 10 seeds on a GPU.
+    # The published protocol (docs/theory.md §2.3): 3 data sets x 5 beta x 5 lambda x 10 seeds on a GPU.
     "paper": PAPER,
     # Minutes on a 2-core CPU: procedural dSprites, 2 x 2 x 2 grid, a short protocol, small evaluation.
     "smoke": dataclasses.replace(

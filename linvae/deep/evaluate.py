@@ -1,6 +1,6 @@
 r"""Evaluation of trained deep VAEs: disentanglement metrics, logged losses, traversals, reconstructions.
 
-Per model (THEORY.md §2.3 "Deep", §8): encoder means of ``eval_train`` + ``eval_test`` random images
+Per model (docs/theory.md §2.3 "Deep", §8): encoder means of ``eval_train`` + ``eval_test`` random images
 (10,000 + 5,000 in the paper), factors as class indices, 20 histogram bins; MIG and :math:`I_m` on the
 train split, SAP (per-(latent, factor) linear SVM) trained on the train split and scored on the test
 split — all from :mod:`linvae.deep.metrics` with disentanglement_lib's definitions. The logged

@@ -1,7 +1,7 @@
 r"""The theory bridge: a deep VAE with linear layers, trained by the deep pipeline on linear-Gaussian
 data, reaches the closed-form optimum of the matching linear variant.
 
-The matching variant is D3/E2 (THEORY.md §2.2, §4): fixed isotropic decoder variance
+The matching variant is D3/E2 (docs/theory.md §2.2, §4): fixed isotropic decoder variance
 :math:`\sigma_d^2` (the Gaussian likelihood's ``obs_var``), diagonal input-independent encoder variance,
 no biases. Its global optimum for any β > 0, λ ≥ 0 is :func:`linvae.numeric.lucas` with
 :math:`\theta = \beta/(\sigma_d^{-2} + 2\lambda)`: latent i is active iff :math:`\mu_i > \theta`.
@@ -13,7 +13,7 @@ sample — then evaluates the trained parameters *exactly* (population loss and 
 float64 by :mod:`linvae.numeric`) and compares them with the closed form.
 
 The problem has a prescribed, well-separated spectrum (:func:`bridge_problem`) and the grid keeps
-θ away from every eigenvalue, so each run converges to an isolated optimum (THEORY.md §10 trap 7).
+θ away from every eigenvalue, so each run converges to an isolated optimum (docs/theory.md §10 trap 7).
 
 Theorem: lucas-threshold, lucas-rate-distortion (T17, T18)
 """

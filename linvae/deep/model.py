@@ -8,7 +8,7 @@ Every model maps one example at a time (``vmap`` batches it):
 
 ``x`` is float32 with the data set's image shape ``(H, W, C)``.
 
-Conv architecture (THEORY.md §2.3 "Deep"): encoder four convs :math:`c\to32\to32\to64\to64` (kernel 4,
+Conv architecture (docs/theory.md §2.3 "Deep"): encoder four convs :math:`c\to32\to32\to64\to64` (kernel 4,
 stride 2, padding 1, ReLU), flatten :math:`64\cdot4\cdot4`, FC 256 (ReLU), heads :math:`\mu` and
 :math:`\log s`; decoder FC :math:`10\to256\to1024` (ReLU), reshape :math:`64\times4\times4`, four transposed
 convs :math:`64\to64\to32\to32\to c` (k4 s2 p1, ReLU between). Layer initialisation is Equinox's
@@ -16,7 +16,7 @@ convs :math:`64\to64\to32\to32\to c` (k4 s2 p1, ReLU between). Layer initialisat
 
 Linear model (theory bridge): :math:`\mu = Bx`, :math:`\log s` a learned vector independent of x
 (E2: diagonal, input-independent :math:`\Sigma_W`), decoder :math:`Ax`, no biases — the linear VAE of
-THEORY.md §4 whose optimum :func:`linvae.numeric.lucas` gives in closed form.
+docs/theory.md §4 whose optimum :func:`linvae.numeric.lucas` gives in closed form.
 """
 
 from __future__ import annotations

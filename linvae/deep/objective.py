@@ -1,4 +1,4 @@
-r"""The one configured objective of the deep VAEs: β-VAE and λβ-VAE (THEORY.md §2.1 "Deep loss").
+r"""The one configured objective of the deep VAEs: β-VAE and λβ-VAE (docs/theory.md §2.1 "Deep loss").
 
 Per example, with :math:`z = \mu + \sqrt s\odot\varepsilon` (one reparameterised sample),
 :math:`\hat x = \mathrm{mean}(\mathrm{dec}(z))` and the batch mean over examples,
@@ -13,7 +13,7 @@ Per example, with :math:`z = \mu + \sqrt s\odot\varepsilon` (one reparameterised
   \tfrac d2\log 2\pi\sigma_d^2`, :math:`\hat x = \mathrm{dec}(z)`.
 
 The L2 term uses the *same* sample z as the NLL (it is a second likelihood on the decoder mean, not a
-weight penalty, THEORY.md §2.1). β and λ are inputs per step, so any schedule or controller of
+weight penalty, docs/theory.md §2.1). β and λ are inputs per step, so any schedule or controller of
 :mod:`linvae.numeric.schedules` drives β. KL is in nats, summed over latents, batch mean (trap 12).
 """
 

@@ -14,7 +14,7 @@ Structure (all pure functions of explicit state):
 * :func:`train_sweep` — the published two-phase protocol over a (β, λ, seed) grid, training only the
   models whose results are missing from the runs folder, in groups sized to device memory.
 
-Minibatches follow the published protocol, "batch 64 (shuffled, drop last)" (THEORY.md §2.3): the
+Minibatches follow the published protocol, "batch 64 (shuffled, drop last)" (docs/theory.md §2.3): the
 data set of N images is visited in epochs of ``N // batch_size`` steps; epoch ``e`` of model ``seed``
 is a keyed pseudo-random permutation :math:`\pi_{\rm seed, e}` of ``[0, N)``, and global step ``t``
 trains on the images :math:`\pi_{\rm seed, e}(jB), \dots, \pi_{\rm seed, e}(jB + B - 1)` with
@@ -158,7 +158,7 @@ def controller(cfg: DeepConfig, target: Array | float | None = None) -> tuple[sc
     """The β controller and whether its output scales the grid β (open loop) or is β itself (PI).
 
     PI controllers (``"controlvae"``, ``"dynamicvae"``) take β_min / β(0) from ``cfg.betas[0]``. Their
-    KL set-point is the published annealed one (THEORY.md §7) when ``target`` is ``None``, else the
+    KL set-point is the published annealed one (docs/theory.md §7) when ``target`` is ``None``, else the
     constant ``target`` (nats; may be a traced per-model value, the ``kl_targets`` sweep axis).
     """
     if cfg.beta_schedule == "constant":

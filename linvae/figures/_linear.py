@@ -1,6 +1,6 @@
 """Shared compute helpers of the linear-model figures (no plotting, no I/O).
 
-:func:`map_trajectory` records every sweep of the alternating map (THEORY.md §3.3) built from the
+:func:`map_trajectory` records every sweep of the alternating map (docs/theory.md §3.3) built from the
 public blocks :func:`~linvae.numeric.decoder_block` and :func:`~linvae.numeric.encoder_block`, so figures
 can plot quantities along the iteration, not only at convergence.
 """

@@ -1,7 +1,7 @@
 r"""The deep experiments: ``python -m linvae.figures deep --dataset D --preset P [...]``.
 
 Trains what is missing in the runs folder (resumable; the published two-phase protocol of
-THEORY.md §2.3), evaluates every model (MIG, SAP, :math:`I_m`; NLL/KL/L2 over the last steps), and
+docs/theory.md §2.3), evaluates every model (MIG, SAP, :math:`I_m`; NLL/KL/L2 over the last steps), and
 draws, for one data set:
 
 * ``boxplots``: NLL, KL, MIG, SAP, :math:`I_m` vs β over seeds (β-VAE phase, λ = 0);
@@ -349,7 +349,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--beta-schedule",
         choices=("constant", "linear", "controlvae", "dynamicvae"),
-        help="beta schedule or PI controller (THEORY.md section 7); controllers take one --betas value",
+        help="beta schedule or PI controller (docs/theory.md section 7); controllers take one --betas value",
     )
     p.add_argument(
         "--kl-targets",

@@ -1,4 +1,4 @@
-r"""``controllers``: ControlVAE and DynamicVAE β controllers on the linear plant (THEORY.md §7, T25).
+r"""``controllers``: ControlVAE and DynamicVAE β controllers on the linear plant (docs/theory.md §7, T25).
 
 Plant: the published instance (n = 50, m = 10) with a fixed isotropic decoder (D3, :math:`\sigma_d^2 = 1`),
 whose optimal rate is :math:`\mathcal R_{\rm rate}(\beta) = \tfrac12\sum_{i\le m}\log^+(\mu_i/\beta)`;

@@ -1,4 +1,4 @@
-r"""``flow-vs-map``: five dynamics, one landscape (THEORY.md §3.2–§3.3, §3.10, T4, T12).
+r"""``flow-vs-map``: five dynamics, one landscape (docs/theory.md §3.2–§3.3, §3.10, T4, T12).
 
 A small problem (eigenvalues 3, 2, 1.2, 0.7, 0.4, 0.25 with factors along them, σ² = 0.1, m = 3, λ = 1)
 under the gradient flow (diffrax, Euclidean metric), the alternating map, gradient descent, minibatch

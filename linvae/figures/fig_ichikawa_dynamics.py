@@ -1,5 +1,5 @@
 r"""``ichikawa-dynamics``: high-dimensional learning dynamics of the [IH23] linear VAE
-(THEORY.md §6, T22–T24).
+(docs/theory.md §6, T22–T24).
 
 Spiked data with ρ = η = 1 (signal eigenvalue Λ = 2), fixed decoder variance 1, online SGD with learning
 rate τ = 0.1. Panels: (a) :math:`\varepsilon_g(t)` of the order-parameter ODE (line) vs online SGD at

@@ -1,4 +1,4 @@
-r"""``kumar-poole``: the β-ELBO as a deterministic objective plus a curvature regulariser (THEORY.md §5, T21).
+r"""``kumar-poole``: the β-ELBO as a deterministic objective plus a curvature regulariser (docs/theory.md §5, T21).
 
 For one data point y and a fixed encoder mean μ, minimise the per-point β-ELBO loss over the encoder
 covariance Σ numerically (scipy L-BFGS on a Cholesky / log-diagonal parameterisation; expectations over

@@ -1,7 +1,7 @@
 r"""``lambda-recovery``: the L2 term λ restores information for β > 1 by reverse
 water-filling (T12, T13, T11).
 
-Published instance (n = 50, m = 10). Lines: the closed form of THEORY.md §3.9 — water level
+Published instance (n = 50, m = 10). Lines: the closed form of docs/theory.md §3.9 — water level
 :math:`D = (\beta-1)/(2\lambda)`, :math:`I(X;Y) = \sum_{\mu_i > D}\tfrac12\log(\mu_i/D)`,
 :math:`I(X;V) = \sum_{\mu_i > D}\tfrac12\log\frac{\mu_i}{D + \sigma^2(1 - D/\mu_i)}` — zero at λ = 0 and
 from the
@@ -26,7 +26,7 @@ LAMS = (0.0, 2.0, 4.0, 8.0)
 
 
 def closed_form_information(mu: np.ndarray, sigma2: float, m: int, beta: np.ndarray, lam: float):
-    """``(I(X;Y), I(X;V), |S|)`` of the water-filling point (THEORY.md §3.9) on a β grid."""
+    """``(I(X;Y), I(X;V), |S|)`` of the water-filling point (docs/theory.md §3.9) on a β grid."""
     beta = np.asarray(beta, float)
     if lam == 0:
         z = np.zeros_like(beta)

@@ -1,4 +1,4 @@
-r"""``linear-grid``: the published linear experiment reproduced (THEORY.md §2.3).
+r"""``linear-grid``: the published linear experiment reproduced (docs/theory.md §2.3).
 
 For n ∈ {50, 100} (m = 10, s = 5, σ² = 0.05, seed 42) and the grid
 β ∈ {1, 4, 8, 16, 32} × λ ∈ {0, 2, 4, 6, 8}:
@@ -416,7 +416,7 @@ def plot(data: dict[str, Any]):
                 ],
                 float,
             )
-            # The colour scale follows the beta > 1 cells; the degenerate beta = 1 column (THEORY.md §3.10:
+            # The colour scale follows the beta > 1 cells; the degenerate beta = 1 column (docs/theory.md §3.10:
             # its numbers reflect the stopping rule) saturates but keeps its printed value.
             ref = M[:, [b > 1 for b in betas]] if any(b > 1 for b in betas) else M
             ref = ref[np.isfinite(ref)]

@@ -1,4 +1,4 @@
-r"""The alternating (block) map of the linear λβ-VAE (THEORY.md §3.3), run to convergence.
+r"""The alternating (block) map of the linear λβ-VAE (docs/theory.md §3.3), run to convergence.
 
 **Decoder block** (exact minimiser over :math:`(A, \Sigma_Z)` given the encoder; independent of β and λ):
 
@@ -45,7 +45,7 @@ from linvae.numeric.problem import Problem
 
 
 class DegenerateProblemWarning(UserWarning):
-    """β ≤ 1 in the D1 model: the optimum is not attained or the loss is unbounded (THEORY.md §3.10)."""
+    """β ≤ 1 in the D1 model: the optimum is not attained or the loss is unbounded (docs/theory.md §3.10)."""
 
 
 class NotConvergedWarning(UserWarning):
@@ -58,7 +58,7 @@ class NotConvergedWarning(UserWarning):
 
 
 def decoder_block(Sigma_Y: Array, B: Array, Sigma_W: Array, variant: Variant = D1) -> tuple[Array, Array]:
-    """Exact minimiser ``(A, Sigma_Z)`` of the loss given the encoder ``(B, Sigma_W)`` (THEORY.md §3.3).
+    """Exact minimiser ``(A, Sigma_Z)`` of the loss given the encoder ``(B, Sigma_W)`` (docs/theory.md §3.3).
 
     Theorem: decoder-block
     """
@@ -90,7 +90,7 @@ def _encoder_from_NA(A: Array, NA: Array, beta, variant: Variant):
 
 
 def encoder_block(A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1) -> tuple[Array, Array]:
-    r"""Exact minimiser ``(B, Sigma_W)`` of :math:`\mathcal L_{\lambda\beta}` given the decoder (THEORY.md §3.3).
+    r"""Exact minimiser ``(B, Sigma_W)`` of :math:`\mathcal L_{\lambda\beta}` given the decoder (docs/theory.md §3.3).
 
     Theorem: encoder-block
     """
@@ -114,7 +114,7 @@ def encoder_block(A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1) ->
 # B~ = B U, A~ = U^T A, Sigma~_Z = U^T Sigma_Z U. Frobenius norms are invariant under U, so the published
 # stopping rule is unchanged. There Sigma_Y is diagonal, the decoder covariance is the low-rank update
 # Sigma~_Z = diag(mu) - A~ S^T with S = diag(mu) B~^T, and its precision is the second Woodbury form
-# diag(1/mu) + B~^T Sigma_W^{-1} B~ (THEORY.md §3.3). Every step then costs O(n m^2) instead of O(n^2 m)
+# diag(1/mu) + B~^T Sigma_W^{-1} B~ (docs/theory.md §3.3). Every step then costs O(n m^2) instead of O(n^2 m)
 # or O(n^3); (n, n) matrices appear only when the final state is rotated back.
 
 
@@ -327,7 +327,7 @@ def _as_key(key) -> Array:
 
 
 def _warn_degenerate(betas, lams, variant: Variant) -> None:
-    """One warning per call for the degenerate β ≤ 1 regimes of D1 (THEORY.md §3.10)."""
+    """One warning per call for the degenerate β ≤ 1 regimes of D1 (docs/theory.md §3.10)."""
     if variant.decoder != "full":
         return
     notes = []
@@ -342,7 +342,7 @@ def _warn_degenerate(betas, lams, variant: Variant) -> None:
         notes.append("beta = 1 with lam = 0: the optimum is a continuum; the result depends on the start")
     if notes:
         warnings.warn(
-            "degenerate D1 problem (THEORY.md §3.10): " + "; ".join(notes),
+            "degenerate D1 problem (docs/theory.md §3.10): " + "; ".join(notes),
             DegenerateProblemWarning,
             stacklevel=3,
         )
@@ -403,7 +403,7 @@ def alternating(
     tol: float = 1e-10,
     max_sweeps: int = 20_000,
 ) -> State:
-    r"""Run the alternating block map to convergence (THEORY.md §3.3).
+    r"""Run the alternating block map to convergence (docs/theory.md §3.3).
 
     Args:
         prob: the data model.

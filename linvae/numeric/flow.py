@@ -1,13 +1,13 @@
-r"""Continuous-time learning dynamics: the gradient flow of the linear λβ-VAE (THEORY.md §3.2).
+r"""Continuous-time learning dynamics: the gradient flow of the linear λβ-VAE (docs/theory.md §3.2).
 
 The flow :math:`\dot\theta = -\nabla_\theta\mathcal L_{\lambda\beta}(\theta)` for every model variant
-(THEORY.md §2.2), integrated with diffrax under ``jit`` and ``vmap`` over a (β, λ) grid and a batch of
+(docs/theory.md §2.2), integrated with diffrax under ``jit`` and ``vmap`` over a (β, λ) grid and a batch of
 initialisations in one call.
 
 **Coordinates and clock (metric ``"euclidean"``, the literal gradient flow).** The state is
 :math:`\theta = (B, L_W, A, L_Z)` with :math:`\Sigma_W = L_WL_W^\top`, :math:`\Sigma_Z = L_ZL_Z^\top` and
 :math:`L` lower-triangular, so the covariances are SPD by construction. With :math:`G` the symmetric
-gradient with respect to :math:`\Sigma` (THEORY.md §3.1), the chain rule gives
+gradient with respect to :math:`\Sigma` (docs/theory.md §3.1), the chain rule gives
 :math:`\dot L = -\operatorname{tril}(2GL)` and hence
 
 .. math::
@@ -25,7 +25,7 @@ decoder (D2) is :math:`L_Z = \ell I` with :math:`\dot\ell = -2\ell\,\partial_{\s
 decoder (D3) has :math:`\dot L_Z = 0`.
 
 **Metric ``"block"`` (the same landscape, a rescaled clock per mode).** Each block relaxes towards its
-exact minimiser given the others (the targets of the alternating map, THEORY.md §3.3, taken
+exact minimiser given the others (the targets of the alternating map, docs/theory.md §3.3, taken
 simultaneously):
 
 .. math::
@@ -94,10 +94,10 @@ class FlowConfig:
     """How the gradient flow is set up and integrated. Hashable: a static argument of ``jit``.
 
     Attributes:
-        variant: model variant (THEORY.md §2.2); default D1/E1.
+        variant: model variant (docs/theory.md §2.2); default D1/E1.
         metric: ``"euclidean"`` (the literal flow on Cholesky coordinates) or ``"block"`` (block-Newton /
             Fisher metric; see the module docstring).
-        gradient: ``"closed_form"`` (THEORY.md §3.1) or ``"autodiff"`` (``jax.grad`` of
+        gradient: ``"closed_form"`` (docs/theory.md §3.1) or ``"autodiff"`` (``jax.grad`` of
             :func:`~linvae.numeric.objective`); euclidean metric only.
         solver: ``"tsit5"``, ``"dopri8"`` (explicit) or ``"kvaerno5"`` (implicit, for stiff small problems),
             all diffrax; or ``"rkc"``: a batched Runge-Kutta-Chebyshev method (``linvae.numeric._rkc``)
@@ -383,7 +383,7 @@ def collapse_threshold(prob: Problem, lam=0.0, variant: Variant = D1) -> float:
     r""":math:`\beta_c = \max_i \nu_i\mu_i`: collapse is linearly stable (map and flow) iff :math:`\beta > \beta_c`.
 
     D1: :math:`1 + 2\lambda\mu_1`; D2: :math:`\mu_1(1/s_0 + 2\lambda)`, :math:`s_0 = \operatorname{tr}\Sigma_Y/n`;
-    D3: :math:`\mu_1/\sigma_{\rm eff}^2` (THEORY.md §3.8, §4).
+    D3: :math:`\mu_1/\sigma_{\rm eff}^2` (docs/theory.md §3.8, §4).
 
     Theorem: collapse-stability
     """
@@ -637,9 +637,9 @@ def _check_init(prob: Problem, init, cfg: FlowConfig) -> tuple[np.ndarray, ...]:
 def flow_init(prob: Problem, m: int, *, key, num: int = 1, variant: Variant = D1) -> State:
     r"""Initial points for the flow: the published random encoder and the exact decoder block for it.
 
-    :math:`B \sim U[0,1)^{m\times n}`, :math:`\Sigma_W` from ``make_spd_matrix`` (THEORY.md §2.3; a diagonal
-    encoder keeps its diagonal), then :math:`(A, \Sigma_Z)` = decoder block (THEORY.md §3.3). Random starts
-    avoid the invariant sets of the flow (``B = 0`` and exact eigen-subspaces, THEORY.md §10.4).
+    :math:`B \sim U[0,1)^{m\times n}`, :math:`\Sigma_W` from ``make_spd_matrix`` (docs/theory.md §2.3; a diagonal
+    encoder keeps its diagonal), then :math:`(A, \Sigma_Z)` = decoder block (docs/theory.md §3.3). Random starts
+    avoid the invariant sets of the flow (``B = 0`` and exact eigen-subspaces, docs/theory.md §10.4).
 
     Args:
         prob: the data model.

@@ -1,6 +1,6 @@
-r"""High-dimensional online-SGD dynamics of the linear VAE of Ichikawa & Hukushima (THEORY.md §6).
+r"""High-dimensional online-SGD dynamics of the linear VAE of Ichikawa & Hukushima (docs/theory.md §6).
 
-*In this module only* (as in THEORY.md §6) :math:`W` is the decoder weight, :math:`\tilde W` the encoder
+*In this module only* (as in docs/theory.md §6) :math:`W` is the decoder weight, :math:`\tilde W` the encoder
 weight, :math:`R` an order parameter, κ the weight decay, and the data are spiked:
 :math:`x = \sqrt{\rho/N}\,W_\star c + \sqrt\eta\,\xi` (:func:`~linvae.numeric.spiked`), signal eigenvalue
 :math:`\Lambda = \rho + \eta`. Per-sample loss (official code, analytic expectation, decodes μ):
@@ -82,7 +82,7 @@ def _check_hyper(rho, eta, beta, tau, kappa) -> Hyper:
 
 
 def ode_scalar(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
-    r"""Right-hand side of the scalar order-parameter ODE (M = M* = 1), THEORY.md §6.
+    r"""Right-hand side of the scalar order-parameter ODE (M = M* = 1), docs/theory.md §6.
 
     With :math:`\Sigma_\mu = \rho\tilde m^2 + \eta\tilde Q`, :math:`C = \rho m\tilde m + \eta R`,
     :math:`\Sigma_s = \rho m^2 + \eta Q`, :math:`P = Q + \beta`:
@@ -119,7 +119,7 @@ def ode_scalar(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
 
 
 def ode_matrix(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
-    r"""Right-hand side of the matrix order-parameter ODE (any M, M*), THEORY.md §6.
+    r"""Right-hand side of the matrix order-parameter ODE (any M, M*), docs/theory.md §6.
 
     :math:`\Sigma_\mu = \rho\tilde m\tilde m^\top + \eta\tilde Q`, :math:`C = \rho m\tilde m^\top + \eta R`,
     :math:`\Sigma_s = \rho mm^\top + \eta Q`, :math:`P = Q + \beta I`, :math:`G = \Sigma_\mu + \mathrm{diag}(v) + \kappa I`:
@@ -208,7 +208,7 @@ def integrate_ode(
 ) -> OrderParams:
     r"""Integrate the order-parameter ODE from ``op0`` and return it at ``ts`` (leading time axis).
 
-    ``schedule`` anneals the KL weight: β(t) = ``beta`` · tanh(γt) or ``beta`` · min(γt, 1) (THEORY.md §6).
+    ``schedule`` anneals the KL weight: β(t) = ``beta`` · tanh(γt) or ``beta`` · min(γt, 1) (docs/theory.md §6).
     A run whose solver fails (step cap, blow-up) raises ``RuntimeError`` rather than returning NaNs.
 
     Theorem: ichikawa-ode
@@ -323,7 +323,7 @@ def online_sgd(
         t1: end time (steps / N); ``N * t1`` must be a multiple of ``saves``.
         saves: number of save intervals.
         key: int seed or JAX key; ``seeds`` independent runs are vmapped.
-        rho, eta, beta, tau, kappa: model and SGD constants (THEORY.md §6).
+        rho, eta, beta, tau, kappa: model and SGD constants (docs/theory.md §6).
         M, M_star: latent and teacher dimensions.
         m0, mt0, sigma0: initial overlaps and weight noise.
 
@@ -387,7 +387,7 @@ def collapsed_point(M: int = 1, M_star: int = 1) -> OrderParams:
 
 
 def collapse_threshold(rho: float, eta: float, kappa: float = 0.0) -> float:
-    r""":math:`\beta_c(\kappa) = \Lambda/(1 + \kappa) - \kappa/\Lambda`; :math:`\beta_c(0) = \rho + \eta` (THEORY.md §6).
+    r""":math:`\beta_c(\kappa) = \Lambda/(1 + \kappa) - \kappa/\Lambda`; :math:`\beta_c(0) = \rho + \eta` (docs/theory.md §6).
 
     Collapse is linearly stable iff β > β_c, independent of τ: the :math:`(m, \tilde m)` block of the
     Jacobian, :math:`\tau\begin{pmatrix}-(1+\kappa)&\Lambda\\\Lambda&-(\beta\Lambda+\kappa)\end{pmatrix}`, carries no τ² term.
@@ -417,7 +417,7 @@ def generalisation_error(
     r""":math:`\varepsilon_g = \rho - 2\sqrt\rho\,|\sum_i m_i| + \sum_{ij}Q_{ij}` for a rank-1 teacher (M* = 1).
 
     For M = 1 this is :math:`\frac1N\|\sqrt\rho W_\star - W\|^2` up to the sign of m; for M > 1 it is the
-    official code's column-sum convention (THEORY.md §10.14). ``form="scalar"``: 0-d order parameters
+    official code's column-sum convention (docs/theory.md §10.14). ``form="scalar"``: 0-d order parameters
     (with any leading axes); ``"matrix"``: m of shape (..., M, M*) and Q of shape (..., M, M). ``None``
     infers it: matrix when Q has two trailing equal axes and m as many axes, scalar otherwise (pass the
     form explicitly for a batch of scalar trajectories whose two leading axes happen to be equal).
@@ -499,11 +499,11 @@ def annealing_times(
     num_times: int = 4001,
     op0: OrderParams | None = None,
 ) -> Annealing:
-    r"""Convergence time of the scalar ODE vs annealing speed γ (THEORY.md §6, KL annealing).
+    r"""Convergence time of the scalar ODE vs annealing speed γ (docs/theory.md §6, KL annealing).
 
     β(t) = ``beta`` · tanh(γt) (or min(γt, 1)); the run has converged when :math:`\varepsilon_g` stays within
     ``rel_band`` · :math:`\varepsilon_g^\ast`-scale of its steady value from then on (the band is
-    ``rel_band * max(ε_g*, ρ)``, so ε_g* = 0 at β = η is handled). Qualitative claim (THEORY.md §6): an
+    ``rel_band * max(ε_g*, ρ)``, so ε_g* = 0 at β = η is handled). Qualitative claim (docs/theory.md §6): an
     intermediate γ converges faster than constant β; very slow annealing is slower.
 
     Args:

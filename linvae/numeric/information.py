@@ -1,4 +1,4 @@
-r"""Exact Gaussian information measures of the linear model (THEORY.md §8).
+r"""Exact Gaussian information measures of the linear model (docs/theory.md §8).
 
 .. math::
     I(X;Y) = \tfrac12\log\frac{|\Sigma_X|}{|\Sigma_W|},\qquad

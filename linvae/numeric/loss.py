@@ -1,6 +1,6 @@
 r"""Exact population losses of the linear-Gaussian (λβ-)VAE and their closed-form gradients.
 
-THEORY.md §2.1 and §3.1. With :math:`\Sigma_X = B\Sigma_YB^\top + \Sigma_W`,
+docs/theory.md §2.1 and §3.1. With :math:`\Sigma_X = B\Sigma_YB^\top + \Sigma_W`,
 
 .. math::
     E = \Sigma_Y - AB\Sigma_Y - \Sigma_YB^\top A^\top + A\Sigma_XA^\top,\qquad
@@ -75,7 +75,7 @@ def objective(B: Array, Sigma_W: Array, A: Array, Sigma_Z: Array, Sigma_Y: Array
 
 @float64
 def losses(prob: Problem, st: State, beta, lam=0.0) -> Losses:
-    r"""Exact population loss terms of a state (THEORY.md §2.1).
+    r"""Exact population loss terms of a state (docs/theory.md §2.1).
 
     Args:
         prob: the data model.
@@ -120,7 +120,7 @@ class Gradients(NamedTuple):
 def gradients_closed_form(
     Sigma_Y: Array, B: Array, Sigma_W: Array, A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1
 ) -> Gradients:
-    r"""The closed-form gradients of THEORY.md §3.1, with :math:`N = \Sigma_Z^{-1} + 2\lambda I`.
+    r"""The closed-form gradients of docs/theory.md §3.1, with :math:`N = \Sigma_Z^{-1} + 2\lambda I`.
 
     .. math::
         \partial_B = (A^\top NA + \beta I)B\Sigma_Y - A^\top N\Sigma_Y,\quad
@@ -159,14 +159,14 @@ def gradients_closed_form(
 def cholesky_gradient(G: Array, L: Array) -> Array:
     r"""Chain rule for :math:`\Sigma = LL^\top (+\epsilon I)`: :math:`\partial_L = \operatorname{tril}(2\,G L)`.
 
-    ``G`` is the symmetric gradient with respect to :math:`\Sigma` (THEORY.md §3.1).
+    ``G`` is the symmetric gradient with respect to :math:`\Sigma` (docs/theory.md §3.1).
     """
     return jnp.tril(2.0 * G @ L)
 
 
 @float64
 def gradients(prob: Problem, st: State, beta, lam=0.0, variant: Variant = D1) -> Gradients:
-    """Closed-form gradients of :math:`\\mathcal L_{\\lambda\\beta}` at a state (THEORY.md §3.1).
+    """Closed-form gradients of :math:`\\mathcal L_{\\lambda\\beta}` at a state (docs/theory.md §3.1).
 
     Theorem: matrix-gradients
     """

@@ -1,4 +1,4 @@
-r"""Model variants and the parameter state of the linear-Gaussian VAE (THEORY.md §1, §2.2).
+r"""Model variants and the parameter state of the linear-Gaussian VAE (docs/theory.md §1, §2.2).
 
 Encoder :math:`q(X \mid Y) = \mathcal N(BY, \Sigma_W)`, decoder :math:`p(Y \mid X) = \mathcal N(AX, \Sigma_Z)`,
 prior :math:`\mathcal N(0, I_m)`.
@@ -19,7 +19,7 @@ from jax import Array
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Variant:
-    """Which covariances are learned, and how (THEORY.md §2.2). Hashable: a static argument of jit.
+    """Which covariances are learned, and how (docs/theory.md §2.2). Hashable: a static argument of jit.
 
     Attributes:
         decoder: ``"full"`` (D1), ``"isotropic"`` (D2) or ``"fixed"`` (D3).

@@ -9,10 +9,10 @@ gradient flow of :mod:`linvae.numeric.flow`) and are vmapped over a batch of ini
   data :math:`Y = \Gamma V + \tilde Z` drawn from the model, latents :math:`X = BY + L_W\epsilon` drawn by
   reparameterisation, the per-sample Gaussian NLL, analytic per-sample KL and squared error. It is an
   unbiased estimate of :math:`\mathcal L_{\lambda\beta}` and of its gradient.
-* :func:`adamw` — the authors' protocol (THEORY.md §2.3): parameters :math:`(A, B, L_Z, L_W)` with
+* :func:`adamw` — the authors' protocol (docs/theory.md §2.3): parameters :math:`(A, B, L_Z, L_W)` with
   :math:`\Sigma = LL^\top + 5\cdot10^{-5}I`, AdamW (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01),
   gradient-norm clipping per group (:math:`(A, B)` and :math:`(L_Z, L_W)`), best-loss iterate kept. It
-  minimises a slightly different objective (weight decay, Σ floor; THEORY.md §10.17).
+  minimises a slightly different objective (weight decay, Σ floor; docs/theory.md §10.17).
 
 Uses optax (a base dependency) for AdamW and per-group clipping.
 """
@@ -257,7 +257,7 @@ def sgd(
 
 
 class AdamWProtocol(NamedTuple):
-    """Constants of the published AdamW protocol (THEORY.md §2.3); the defaults are n = 50's."""
+    """Constants of the published AdamW protocol (docs/theory.md §2.3); the defaults are n = 50's."""
 
     lr: float = 1e-3
     b1: float = 0.9
@@ -482,7 +482,7 @@ def adamw(
     record_every: int = 100,
     init: dict | None = None,
 ) -> OptimiserRun:
-    r"""The published AdamW protocol (THEORY.md §2.3), vmapped over ``num_inits`` initialisations.
+    r"""The published AdamW protocol (docs/theory.md §2.3), vmapped over ``num_inits`` initialisations.
 
     Parameters :math:`(A, B, L_Z, L_W)`, :math:`\Sigma = \operatorname{tril}(L)\operatorname{tril}(L)^\top + 5\cdot10^{-5}I`;
     the exact population loss; AdamW(lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01) after

@@ -2,14 +2,14 @@ r"""The linear-Gaussian data model :math:`Y = \Gamma V + \tilde Z` and its const
 
 :math:`V \sim \mathcal N(0, \Sigma_V)` (s factors), :math:`\tilde Z \sim \mathcal N(0, \sigma^2 I_n)`, so
 :math:`\Sigma_Y = \Gamma\Sigma_V\Gamma^\top + \sigma^2 I_n` with eigenpairs :math:`(\mu_i, u_i)`, sorted
-descending (THEORY.md §1).
+descending (docs/theory.md §1).
 
 Constructors (all validate their input and raise ``ValueError`` naming the bad argument):
 
 * :func:`from_factors` — explicit :math:`\Sigma_V, \Gamma, \sigma^2`;
 * :func:`from_spectrum` — a prescribed spectrum of :math:`\Sigma_Y` (and optionally its eigenbasis);
-* :func:`spiked` — the spiked-covariance model of Ichikawa & Hukushima (THEORY.md §6);
-* :func:`authors_instance` — the published seed-42 instance of Vu, Wan & Wei (THEORY.md §2.3).
+* :func:`spiked` — the spiked-covariance model of Ichikawa & Hukushima (docs/theory.md §6);
+* :func:`authors_instance` — the published seed-42 instance of Vu, Wan & Wei (docs/theory.md §2.3).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def from_spectrum(eigenvalues, *, sigma2: float = 0.0, basis=None) -> Problem:
 
 @float64
 def spiked(N: int, *, rho: float = 1.0, eta: float = 1.0, M_star: int = 1, teacher=None) -> Problem:
-    r"""The spiked-covariance model of Ichikawa & Hukushima (THEORY.md §6).
+    r"""The spiked-covariance model of Ichikawa & Hukushima (docs/theory.md §6).
 
     :math:`x = \sqrt{\rho/N}\,W_\star c + \sqrt\eta\,\xi`, :math:`c \sim \mathcal N(0, I_{M^\ast})`, with
     :math:`W_\star^\top W_\star / N = I_{M^\ast}`; i.e. :math:`\Gamma = \sqrt{\rho/N}\,W_\star`,
@@ -181,7 +181,7 @@ def spiked(N: int, *, rho: float = 1.0, eta: float = 1.0, M_star: int = 1, teach
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AuthorsProtocol:
-    """Constants of the published linear experiment (THEORY.md §2.3)."""
+    """Constants of the published linear experiment (docs/theory.md §2.3)."""
 
     sizes: tuple[int, ...] = (50, 100)
     m: int = 10
@@ -247,7 +247,7 @@ def _replay(n: int) -> _Replay:
 
 @float64
 def authors_instance(n: int = 50) -> Problem:
-    r"""The published instance of Vu, Wan & Wei (seed 42, THEORY.md §2.3), replayed bit-exactly.
+    r"""The published instance of Vu, Wan & Wei (seed 42, docs/theory.md §2.3), replayed bit-exactly.
 
     :math:`s = 5`, :math:`\sigma^2 = 0.05`, :math:`\Sigma_V = \mathrm{diag}(U(0.1, 1)^5)`,
     :math:`\Gamma_{ij} \sim \mathcal N(0, 1)`, drawn from NumPy's legacy global generator seeded with 42.

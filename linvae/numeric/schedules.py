@@ -1,4 +1,4 @@
-r"""β schedules and feedback controllers as pure JAX state machines (THEORY.md §7).
+r"""β schedules and feedback controllers as pure JAX state machines (docs/theory.md §7).
 
 Every schedule or controller is a :class:`BetaController`, a pair of pure functions in the style of
 optax's ``GradientTransformation``::
@@ -10,7 +10,7 @@ optax's ``GradientTransformation``::
 ``update`` is jit-, scan- and vmap-friendly, so the same object drives the linear plant here
 (:func:`closed_loop`) and a deep training loop. Open-loop schedules ignore ``kl``.
 
-Conventions (THEORY.md §7, §10.3, §10.13): error :math:`e = C - \widehat{\mathrm{KL}}` (target minus
+Conventions (docs/theory.md §7, §10.3, §10.13): error :math:`e = C - \widehat{\mathrm{KL}}` (target minus
 measured), so a KL above target gives :math:`e < 0` and raises β; the P term is :math:`K_p\sigma(-e)
 = K_p/(1 + e^{e})`; integral gains are given with the paper's sign (:math:`K_i > 0`; the repositories
 write :math:`-K_i` and add :math:`K_ie`); the stored state is the *unclipped* β, anti-windup tests the
@@ -87,7 +87,7 @@ def constant_schedule(beta: float) -> Schedule:
 
 
 def tanh_schedule(beta_final: float, gamma: float) -> Schedule:
-    r""":math:`\beta(t) = \beta_{\rm final}\tanh(\gamma t)` (KL annealing of [IH23], THEORY.md §6)."""
+    r""":math:`\beta(t) = \beta_{\rm final}\tanh(\gamma t)` (KL annealing of [IH23], docs/theory.md §6)."""
     beta_final = _finite("beta_final", beta_final, lo=0.0, strict=True)
     gamma = _finite("gamma", gamma, lo=0.0, strict=True)
     return lambda t: beta_final * jnp.tanh(gamma * jnp.asarray(t, dtype=jnp.result_type(float)))
@@ -147,7 +147,7 @@ def constant_setpoint(C: float) -> SetPoint:
 
 
 def controlvae_setpoint(C0: float = 0.5, increment: float = 0.15, every: int = 5000, C_max: float = 16.0) -> SetPoint:
-    r"""ControlVAE's staircase: :math:`C(i) = \min(C_{\max}, C_0 + 0.15\lfloor i/5000\rfloor)` (THEORY.md §7)."""
+    r"""ControlVAE's staircase: :math:`C(i) = \min(C_{\max}, C_0 + 0.15\lfloor i/5000\rfloor)` (docs/theory.md §7)."""
     C0 = _finite("C0", C0, lo=0.0, strict=True)
     increment = _finite("increment", increment, lo=0.0)
     every = _count("every", every)
@@ -204,7 +204,7 @@ def controlvae_pi(
     beta_min: float = 1.0,
     beta_max: float | None = None,
 ) -> BetaController:
-    r"""ControlVAE's non-linear PI controller (positional form, THEORY.md §7).
+    r"""ControlVAE's non-linear PI controller (positional form, docs/theory.md §7).
 
     .. math::
         e(t) = C(t) - \mathrm{KL}(t),\quad I(t) = I(t-1) - K_ie(t),\quad
@@ -259,7 +259,7 @@ def dynamicvae_pi(
     beta_init: float = 50.0,
     window: int = 5,
 ) -> BetaController:
-    r"""DynamicVAE's incremental PI controller with a moving-average KL (THEORY.md §7).
+    r"""DynamicVAE's incremental PI controller with a moving-average KL (docs/theory.md §7).
 
     .. math::
         \Delta\beta(t) = K_p\big[\sigma(-e(t)) - \sigma(-e(t-1))\big] - K_ie(t),\quad
@@ -323,7 +323,7 @@ def optimal_rate(prob: Problem, beta, lam, m: int, variant: Variant = D1) -> Arr
 
 @float64
 def equilibrium_beta(prob: Problem, C: float, lam: float, m: int, variant: Variant = D1) -> float:
-    r"""The closed-loop equilibrium :math:`\beta^\ast` with :math:`\mathcal R_{\rm rate}(\beta^\ast) = C` (THEORY.md §7).
+    r"""The closed-loop equilibrium :math:`\beta^\ast` with :math:`\mathcal R_{\rm rate}(\beta^\ast) = C` (docs/theory.md §7).
 
     .. math::
         \text{D3: }\beta^\ast = \sigma_{\rm eff}^{-2}\exp\Big(\frac{\sum_{i\in\mathcal A}\log\mu_i - 2C}{|\mathcal A|}\Big),\qquad
@@ -385,7 +385,7 @@ def closed_loop(
     r"""Run a β controller against the linear plant for ``steps`` updates (one ``lax.scan``).
 
     ``plant="static"``: the measured KL is the optimal rate at the current β (:func:`optimal_rate`), the
-    quasi-static plant of THEORY.md §7. ``plant="map"``: one alternating sweep per update at the current β
+    quasi-static plant of docs/theory.md §7. ``plant="map"``: one alternating sweep per update at the current β
     from the collapsed-but-perturbed start, KL = :math:`\mathcal K` of the new state (a plant with lag; the
     equilibrium is the same). The first KL is measured at ``beta0``.
 

@@ -52,7 +52,7 @@ def _from_directions(prob: Problem, b: Array, w: Array, a: Array, z: Array, R: A
 
 @float64
 def collapsed(prob: Problem, m: int) -> State:
-    r"""The collapsed point :math:`(B, \Sigma_W, A, \Sigma_Z) = (0, I_m, 0, \Sigma_Y)` (THEORY.md §3.5).
+    r"""The collapsed point :math:`(B, \Sigma_W, A, \Sigma_Z) = (0, I_m, 0, \Sigma_Y)` (docs/theory.md §3.5).
 
     A fixed point of the map and the flow for every (β, λ); the global minimum of D1 for λ = 0, β > 1.
 
@@ -84,7 +84,7 @@ def water_filling(prob: Problem, beta, lam, m: int, *, R=None) -> State:
 
     Args:
         prob: the data model.
-        beta: KL weight; must exceed 1 (β ≤ 1 has no minimiser, THEORY.md §3.10).
+        beta: KL weight; must exceed 1 (β ≤ 1 has no minimiser, docs/theory.md §3.10).
         lam: L2 weight λ ≥ 0.
         m: latent dimension.
         R: latent rotation in :math:`O(m)` (identity if omitted).
@@ -96,7 +96,7 @@ def water_filling(prob: Problem, beta, lam, m: int, *, R=None) -> State:
     if beta <= 1:
         raise ValueError(
             f"water_filling needs beta > 1; got beta = {beta}: at beta = 1 the infimum is not attained and "
-            f"for beta < 1 the loss is unbounded below (THEORY.md §3.10)"
+            f"for beta < 1 the loss is unbounded below (docs/theory.md §3.10)"
         )
     if lam == 0:
         return collapsed(prob, m)

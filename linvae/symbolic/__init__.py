@@ -1,4 +1,4 @@
-"""Sympy derivations of the linear-Gaussian VAE theory; never imports jax (THEORY.md, proofs/).
+"""Sympy derivations of the linear-Gaussian VAE theory; never imports jax (docs/theory.md, proofs/).
 
 Every ``derive_*`` function returns sympy objects (never floats), is cached, and is named after what it
 derives. Modules, one concept each:

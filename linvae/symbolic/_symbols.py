@@ -32,13 +32,13 @@ def latex(expr) -> str:
     return sp.latex(expr, symbol_names=LATEX_NAMES)
 
 
-# --- Ichikawa & Hukushima order parameters (THEORY.md §6) -----------------------------------------
+# --- Ichikawa & Hukushima order parameters (docs/theory.md §6) -----------------------------------------
 rho, eta, kappa, tau = sp.symbols("rho eta kappa tau", positive=True)
 #: m, tilde m, R may have either sign; Q, tilde Q, v are non-negative.
 m_ih, tm_ih, R_ih = sp.symbols("m tilde_m R", real=True)
 Q_ih, tQ_ih, v_ih = sp.symbols("Q tilde_Q v", nonnegative=True)
 
-# --- controllers (THEORY.md §7) -------------------------------------------------------------------
+# --- controllers (docs/theory.md §7) -------------------------------------------------------------------
 K_p, K_i, beta_min, C_set = sp.symbols("K_p K_i beta_min C", positive=True)
 
 LATEX_NAMES.update(

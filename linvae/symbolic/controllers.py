@@ -1,4 +1,4 @@
-r"""β controllers: DynamicVAE's telescoping identity and the closed-loop equilibria (THEORY.md §7).
+r"""β controllers: DynamicVAE's telescoping identity and the closed-loop equilibria (docs/theory.md §7).
 
 Error :math:`e = C - \widehat{\rm KL}` (target minus measured), :math:`\sigma(u) = 1/(1 + e^{-u})`.
 

@@ -73,7 +73,7 @@ def _sym_matrix(name: str, rows: int, cols: int, symmetric: bool = False) -> sp.
 
 
 def matrix_blocks(Sigma_Y: sp.Matrix, B: sp.Matrix, Sigma_W: sp.Matrix, beta_, lam_) -> dict[str, sp.Matrix]:
-    r"""One sweep of the matrix map with the block formulas of THEORY.md §3.3 (D1/E1).
+    r"""One sweep of the matrix map with the block formulas of docs/theory.md §3.3 (D1/E1).
 
     Returns ``A, Sigma_Z`` (decoder block of ``B, Sigma_W``) and ``B_next, Sigma_W_next`` (encoder block).
     """
@@ -220,7 +220,7 @@ def iterate_scalar_map(b0, w0, mu_, beta_, lam_, steps: int, variant: str = "D1"
 
 @functools.cache
 def derive_caution_case() -> dict[str, sp.Expr]:
-    r"""T7 caution case of THEORY.md §3.5: scalar, :math:`\Sigma_Y = 1`, β = 2, λ = 0, :math:`b_0 = 1/2`,
+    r"""T7 caution case of docs/theory.md §3.5: scalar, :math:`\Sigma_Y = 1`, β = 2, λ = 0, :math:`b_0 = 1/2`,
     :math:`w_0 = 1/100`. Exact iterates: :math:`|b_1| > |b_0|` although :math:`k_1 = k_0/2`."""
     its = iterate_scalar_map(sp.Rational(1, 2), sp.Rational(1, 100), 1, 2, 0, 3)
     return {

@@ -1,4 +1,4 @@
-r"""The order-parameter ODE of Ichikawa & Hukushima (AISTATS 2024), M = M* = 1 (THEORY.md §6).
+r"""The order-parameter ODE of Ichikawa & Hukushima (AISTATS 2024), M = M* = 1 (docs/theory.md §6).
 
 :math:`\Lambda = \rho + \eta`, :math:`\Sigma_\mu = \rho\tilde m^2 + \eta\tilde Q`, :math:`C = \rho m\tilde
 m + \eta R`,

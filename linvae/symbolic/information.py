@@ -1,4 +1,4 @@
-r"""Gaussian information of one direction and the MI-chain bound (THEORY.md §3.7, §8).
+r"""Gaussian information of one direction and the MI-chain bound (docs/theory.md §3.7, §8).
 
 Per direction, :math:`I(X;Y) = \tfrac12\log(\Sigma_X/w) = \tfrac12\log(1 + k^2\mu w)` with :math:`k = b/w`.
 Since :math:`\log(1+x) \le x` and :math:`w \le 1` after any encoder step (T7),

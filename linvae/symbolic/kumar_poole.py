@@ -1,4 +1,4 @@
-r"""Kumar & Poole's second-order β-VAE objective, exact for a linear decoder (THEORY.md §5).
+r"""Kumar & Poole's second-order β-VAE objective, exact for a linear decoder (docs/theory.md §5).
 
 Per data point :math:`y`, decoder :math:`\mathcal N(Ax + c, \Sigma_Z)`, posterior :math:`\mathcal N(\mu,
 \Sigma)`.

@@ -1,4 +1,4 @@
-r"""The population objective of the linear-Gaussian λβ-VAE, symbolically (THEORY.md §2.1).
+r"""The population objective of the linear-Gaussian λβ-VAE, symbolically (docs/theory.md §2.1).
 
 Per eigen-direction of :math:`\Sigma_Y` (eigenvalue :math:`\mu`), with one latent aligned to it (the
 optimum can always be rotated there, §3.9/§4): encoder gain :math:`b`, encoder variance :math:`w`,
@@ -9,7 +9,7 @@ decoder gain :math:`a`, decoder variance :math:`z`:
     \mathcal L = \tfrac12\Big[\frac Ez + \log z + \log2\pi\Big] + \frac\beta2\big[b^2\mu + w - \log w -
     1\big] + \lambda E .
 
-Variants (THEORY.md §2.2): ``"D1"`` learns :math:`z` per direction, ``"D2"`` shares one learned
+Variants (docs/theory.md §2.2): ``"D1"`` learns :math:`z` per direction, ``"D2"`` shares one learned
 :math:`z = \sigma_d^2` over all directions, ``"D3"`` fixes :math:`z = \sigma_d^2`. The matrix form
 (:func:`matrix_objective`) takes sympy matrices of any (small) size.
 

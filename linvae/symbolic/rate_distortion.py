@@ -1,4 +1,4 @@
-r"""Rate and distortion at the D3 optimum (Lucas et al., β-generalised; THEORY.md §4).
+r"""Rate and distortion at the D3 optimum (Lucas et al., β-generalised; docs/theory.md §4).
 
 With :math:`k` active directions (:math:`\mu_i > \theta`) of a fixed active set, per active direction the
 rate is :math:`\mathcal K_i = \tfrac12\log(\mu_i/\theta)` and the distortion :math:`E_i = \theta`; inactive

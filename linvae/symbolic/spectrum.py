@@ -1,4 +1,4 @@
-r"""Encoder-gain spectra at the global optimum, per decoder variant (THEORY.md §3.9, §4).
+r"""Encoder-gain spectra at the global optimum, per decoder variant (docs/theory.md §3.9, §4).
 
 For each eigen-direction :math:`\mu_i` of :math:`\Sigma_Y`: the stationary encoder gain :math:`b_i` and the
 precision-weighted gain :math:`k_i = b_i / w_i` (the singular values of :math:`B` and

@@ -1,4 +1,4 @@
-r"""Linear stability of the collapsed point and the collapse thresholds β_c (THEORY.md §3.2, §3.8, §4).
+r"""Linear stability of the collapsed point and the collapse thresholds β_c (docs/theory.md §3.2, §3.8, §4).
 
 At collapse (:math:`b = a = 0`, :math:`w = 1`, :math:`z = z_0`) the flow and the map decouple per direction.
 

@@ -1,4 +1,4 @@
-r"""Stationary points of the per-direction objective, solved by sympy (THEORY.md §3.3, §3.9, §4).
+r"""Stationary points of the per-direction objective, solved by sympy (docs/theory.md §3.3, §3.9, §4).
 
 Every solution here comes out of ``sympy.solve`` applied to :math:`\partial\mathcal L = 0`; nothing is typed
 in. The decoder block is solved first (:math:`\partial_a = \partial_z = 0`), which leaves a profile in
@@ -88,7 +88,7 @@ def _informative_branch(profile: sp.Expr) -> dict[sp.Symbol, sp.Expr]:
 
 @functools.cache
 def derive_water_filling() -> dict[str, sp.Expr]:
-    r"""The informative stationary point of D1 (reverse water-filling, THEORY.md §3.9).
+    r"""The informative stationary point of D1 (reverse water-filling, docs/theory.md §3.9).
 
     Returns ``w, b, a, z`` (positive branch), the water level ``D`` (= z there), ``u = b^2 mu``,
     ``Sigma_X = b^2 mu + w``, the activation boundary ``mu_boundary`` (u = 0) and ``du/dmu``.
@@ -183,7 +183,7 @@ def derive_water_filling_information() -> dict[str, sp.Expr]:
 
 @functools.cache
 def derive_lucas() -> dict[str, sp.Expr]:
-    r"""The informative stationary point of D3 (fixed :math:`\sigma_d^2`, Lucas et al., THEORY.md §4).
+    r"""The informative stationary point of D3 (fixed :math:`\sigma_d^2`, Lucas et al., docs/theory.md §4).
 
     Returns ``w, u, b, a``, the noise level ``theta`` (:math:`= w\mu` there, i.e. :math:`\beta\sigma_{\rm
     eff}^2`),

@@ -12,17 +12,11 @@ from linvae.deep.data.calibration import Match, dsprites_reference_masks, match_
 # Thresholds of issue 6 (specifications, not tolerances).
 IOU_SPEC = {"square": 0.95, "ellipse": 0.9, "heart": 0.9}
 
-needs_reference = pytest.mark.skipif(
-    not (calibration.reference_dir() / "dsprites.gif").is_file(), reason="reference animation not present"
-)
-
-
 @pytest.fixture(scope="module")
 def masks():
     return dsprites_reference_masks()
 
 
-@needs_reference
 def test_replica_matches_reference_frames(masks):
     """Every 3rd frame of dsprites.gif (107 frames, all three shapes) is matched above the spec."""
     match = match_frames(masks[::3])
@@ -31,7 +25,6 @@ def test_replica_matches_reference_frames(masks):
         assert per_shape[shape] >= threshold, (shape, per_shape)
 
 
-@needs_reference
 def test_matching_can_fail(masks):
     """The IoU check has teeth: a replica drawn one scale step too small misses the spec."""
     match = match_frames(masks[::6])

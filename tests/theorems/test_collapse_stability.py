@@ -1,5 +1,5 @@
 """T11 collapse-stability: the collapsed point is a fixed point of the flow and the map for every (β, λ),
-linearly stable for both iff β > 1 + 2λμ_1, with per-direction sweep factor (1 + 2λμ_i)/β (THEORY.md §3.8).
+linearly stable for both iff β > 1 + 2λμ_1, with per-direction sweep factor (1 + 2λμ_i)/β (docs/theory.md §3.8).
 
 Assumptions (proofs/collapse-stability.md): A1 D1 model, Σ_Y SPD with distinct eigenvalues;
 A2 β > 0, λ ≥ 0; A3 β away from the thresholds 1 + 2λμ_i (at equality a direction is flat).

@@ -1,4 +1,4 @@
-"""T23 ichikawa-fixed-point (M = M* = 1, κ = 0, τ -> 0): the non-collapsed fixed point of THEORY.md §6
+"""T23 ichikawa-fixed-point (M = M* = 1, κ = 0, τ -> 0): the non-collapsed fixed point of docs/theory.md §6
 zeroes the ODE exactly for β < ρ + η; ε_g* = (√ρ - √(ρ+η-β))², minimal (0) at β = η; for M = 2, M* = 1
 the extra latent follows the superfluous-latent rule.
 

@@ -1,5 +1,5 @@
 """T22 ichikawa-ode: online SGD with the official loss stays within O(N^-1/2) of the order-parameter ODE
-of THEORY.md §6 (the sup error roughly halves when N quadruples); v ∈ (0, 1] is invariant.
+of docs/theory.md §6 (the sup error roughly halves when N quadruples); v ∈ (0, 1] is invariant.
 
 Assumptions (proofs/ichikawa-ode.md): A1 spiked data, teacher with W*ᵀW*/N = I; A2 online SGD with one
 fresh sample per step, rate τ for the weights and τ/N for v; A3 macroscopic initial overlaps.

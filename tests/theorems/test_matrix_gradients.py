@@ -1,4 +1,4 @@
-"""T2 matrix-gradients: the closed-form gradients of THEORY.md §3.1 equal autodiff and finite differences."""
+"""T2 matrix-gradients: the closed-form gradients of docs/theory.md §3.1 equal autodiff and finite differences."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""T10 mi-chain (D1, λ = 0, β > 1, t ≥ 1), THEORY.md §3.7: along the alternating map
+"""T10 mi-chain (D1, λ = 0, β > 1, t ≥ 1), docs/theory.md §3.7: along the alternating map
 
     max_ij I(x_i; v_j) <= I(X;V) <= I(X;Y) <= ½ tr(K Σ_Y Kᵀ Σ_W) <= ½ ||Σ_Y||_2 ||K_0||_F² β^(-2t),
 

@@ -1,4 +1,4 @@
-"""T25 pi-equilibrium (THEORY.md §7): controllers on a static linear plant.
+"""T25 pi-equilibrium (docs/theory.md §7): controllers on a static linear plant.
 
 (a) an interior equilibrium has R_rate(β*) = C with the closed-form β*; if C > R_rate(β_min) the loop
     saturates at β_min; (b) DynamicVAE's incremental form equals the telescoped positional form without
@@ -131,7 +131,7 @@ def test_pi_equilibrium_output_bounded_below(kls, C, beta_min, kind):
 def test_pi_equilibrium_kl_above_target_raises_beta(C, excess, kind):
     """(d) A sustained KL above target (e < 0) raises β, monotonically.
 
-    DynamicVAE's window starts with zeros (THEORY.md §10.13), so its averaged KL is above target only
+    DynamicVAE's window starts with zeros (docs/theory.md §10.13), so its averaged KL is above target only
     once enough real KLs have entered it; from then on β rises."""
     ctrl = _controller(kind, sc.constant_setpoint(C), 1.0, 0.01)
     betas, _ = _run(ctrl, [C + excess] * 30)

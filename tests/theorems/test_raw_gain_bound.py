@@ -24,7 +24,7 @@ def test_raw_gain_bound(case, beta):
 
 
 def test_per_step_raw_gain_contraction_is_false():
-    """THEORY.md §3.5 caution case: scalar, Sigma_Y = 1, beta = 2, b0 = 0.5, w0 = 0.01: |b_1| > |b_0|/beta."""
+    """docs/theory.md §3.5 caution case: scalar, Sigma_Y = 1, beta = 2, b0 = 0.5, w0 = 0.01: |b_1| > |b_0|/beta."""
     prob = nm.from_spectrum([1.0])
     B, W = jnp.array([[0.5]]), jnp.array([[0.01]])
     A, Z = nm.decoder_block(prob.Sigma_Y, B, W)

@@ -60,7 +60,7 @@ def test_water_filling_is_the_global_minimum(case, beta, lam, scale):
 @given(case=problems(), beta=st.floats(1.05, 40.0), lam=lams)
 def test_activating_a_direction_lowers_the_loss(case, beta, lam):
     """Dropping the weakest active direction from the water-filling point raises the loss by
-    (beta - 1)/2 [(mu/D - 1) - log(mu/D)] (THEORY.md §3.9)."""
+    (beta - 1)/2 [(mu/D - 1) - log(mu/D)] (docs/theory.md §3.9)."""
     prob, m = case.prob, case.m
     D = (beta - 1) / (2 * lam)
     mu = np.asarray(prob.mu)

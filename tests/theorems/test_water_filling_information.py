@@ -13,7 +13,7 @@ from tests.strategies import lams, orthogonal, problems
 
 
 def predicted(prob, beta, lam, m):
-    """THEORY.md §3.9 consequences, written from the water level alone."""
+    """docs/theory.md §3.9 consequences, written from the water level alone."""
     mu = np.asarray(prob.mu)
     s2 = float(prob.sigma2)
     n = prob.n

@@ -68,12 +68,13 @@ class Match:
 def reference_dir() -> Path:
     """Folder of the official sample animations.
 
-    ``$LINVAE_REFERENCE`` if set, else ``<repo>/../shared/data/reference`` (a source checkout).
+    ``$LINVAE_REFERENCE`` if set, else ``tests/data/reference`` of a source checkout, where the
+    animations are committed with their source and licence (``tests/data/reference/README.md``).
     """
     env = os.environ.get("LINVAE_REFERENCE")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[4] / "shared" / "data" / "reference"
+    return Path(__file__).resolve().parents[3] / "tests" / "data" / "reference"
 
 
 def gif_frames(path: Path | str) -> np.ndarray:

@@ -6,7 +6,7 @@ Every data set here enumerates its images in C order over its factors, last fact
     i = \sum_k c_k \prod_{l > k} K_l, \qquad c_k \in \{0, \dots, K_k - 1\},
 
 so row ``i`` of a stored array is the image of class indices ``c = unravel(i)``. dSprites, Shapes3D
-and MPI3D-real are all stored this way (``../shared/DATA.md``).
+and MPI3D-real are all stored this way (``docs/data.md``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""The dSprites replica: binary sprites rasterised by pixel-centre sampling, in JAX.
 
-Geometry measured against the official animation (``../shared/DATA.md``): on a 64 x 64 canvas whose
+Geometry measured against the official animation (``docs/data.md``): on a 64 x 64 canvas whose
 pixel :math:`(i, j)` covers :math:`[j, j+1) \times [i, i+1)`, a sprite with class indices
 (shape, scale, orientation, posX, posY) is centred at
 

@@ -6,12 +6,12 @@ With the same plug-in MI matrix :math:`I_{jk}` as MIG (``num_bins`` equal-width 
     I_m = \max_{\pi} \sum_{(j, k) \in \pi} I_{jk},
 
 over one-to-one matchings :math:`\pi` of latents to factors (:math:`\min(m, K)` pairs), in nats and
-unnormalised (``../shared/THEORY.md`` §8). The matching is ``scipy.optimize.linear_sum_assignment``
+unnormalised (``docs/theory.md`` §8). The matching is ``scipy.optimize.linear_sum_assignment``
 with ``maximize=True`` on either backend's MI matrix. Constant factors contribute zero MI and need no
 special case.
 
 References:
-    ``../shared/THEORY.md`` §8 (the authors' :math:`I_m`); Kuhn 1955 (Hungarian algorithm).
+    ``docs/theory.md`` §8 (the authors' :math:`I_m`); Kuhn 1955 (Hungarian algorithm).
 """
 
 from __future__ import annotations
