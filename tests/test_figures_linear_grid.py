@@ -129,3 +129,52 @@ def test_adamw_loss_matches_population_loss():
     assert_close(v2, v1, ROUNDOFF, "AdamW loss")
     for key in g1:
         assert_close(g2[key], g1[key], ROUNDOFF, f"gradient {key}")
+
+
+def test_a_grid_block_runs_each_cell_as_its_own_block_would(tmp_path):
+    """Lanes of two cells in one scan give each cell's numbers (the CPU budget and GPU layout), and a
+    lane's initialisation is the published draw of its index (fewer inits = the first published ones)."""
+    from linvae._tolerance import ROUNDOFF
+    from tests.helpers import assert_close
+
+    prob = _problem()
+    kw = dict(m=M, proto=PROTO, num_drawn=3, seed=0, cache=None, chunk=10, log=lambda s: None)
+    block = fig_linear_grid.adamw_block(
+        prob, [4.0, 4.0, 8.0, 8.0], [2.0, 2.0, 0.0, 0.0], inits=[0, 1, 0, 1], stem="grid", **kw
+    )
+    for j, (b, lam) in enumerate([(4.0, 2.0), (8.0, 0.0)]):
+        alone = fig_linear_grid.adamw_block(prob, b, lam, inits=[0, 1], stem="one", **kw)
+        for key in KEYS:
+            assert_close(block[key][2 * j : 2 * j + 2], alone[key], ROUNDOFF, f"{key} of cell {j}")
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        fig_linear_grid.adamw_block(prob, [4.0, -1.0], 0.0, inits=[0, 1], stem="bad", **kw)
+
+
+def test_converged_lanes_judges_the_last_tenth_of_the_run():
+    steps = np.array([2_000, 4_000, 6_000, 8_000, 9_000, 10_000])
+    stalled = [50.0, 20.0, 12.0, 11.6, 11.6, 11.6 - 1e-7]
+    creeping = [50.0, 20.0, 12.0, 11.7, 11.65, 11.6]
+    diverged = [50.0, 20.0, 12.0, np.nan, np.nan, np.nan]
+    got = fig_linear_grid.converged_lanes(np.array([stalled, creeping, diverged]), steps, 10_000)
+    assert got.tolist() == [True, False, False]
+    # A run cut short (last record before the planned end) is never converged.
+    assert not fig_linear_grid.converged_lanes(np.array([stalled]), steps, 20_000).any()
+
+
+def test_default_protocol_is_the_cpu_budget_and_says_so():
+    assert fig_linear_grid.adamw_protocol(fast=False, full=None) == "budget"  # tests run on the CPU
+    assert fig_linear_grid.adamw_protocol(fast=False, full=True) == "published"
+    assert fig_linear_grid.adamw_protocol(fast=True, full=None) == "fast"
+    p = nm.AUTHORS
+    budget = fig_linear_grid.adamw_config("budget", p.betas, p.lams)
+    published = fig_linear_grid.adamw_config("published", p.betas, p.lams)
+    assert not budget["published_protocol"] and published["published_protocol"]
+    # The budget keeps the published optimiser and step count, and every cell.
+    assert budget["steps"][50] == published["steps"][50] == 30_000
+    assert budget["sizes_not_run"] == (100,) and published["sizes_not_run"] == ()
+    data = {"config": {"sizes": p.sizes, "adamw": budget}, "adamw_converged_runs": 49, "adamw_runs": 50}
+    caption = fig_linear_grid.adamw_caption(data)
+    assert "CPU budget" in caption and "2 inits/cell x 30,000 steps (n = 50)" in caption
+    assert "n = 100 not run (--full)" in caption and "49/50 runs converged" in caption
+    data["config"]["adamw"] = published
+    assert fig_linear_grid.adamw_caption(data).startswith("AdamW: the published protocol: 50 inits/cell")

@@ -6,6 +6,7 @@ touches files.
 
     compute(fast: bool) -> dict   # the numbers plotted plus their configuration (JSON-serialisable)
     compute(fast, cache=folder)   # if FIGURE.uses_cache: a resumable computation keeps its pieces there
+    compute(fast, full=True)      # if FIGURE.has_full: the published protocol instead of the CPU budget
     plot(data: dict) -> matplotlib.figure.Figure
 
 ``plot`` must also accept the ``data`` block read back from ``figures/<slug>.json`` (lists instead of
@@ -39,7 +40,7 @@ _MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fig_controllers", ()),
     ("fig_datasets", ("equinox", "jaxtyping", "PIL")),
     ("fig_deep_linear_bridge", ("equinox", "jaxtyping")),
-    # Last: its default (published) AdamW half runs for hours on a CPU; every other figure is written first.
+    # Last: the longest (its AdamW half; with --full the published protocol, hours on a CPU).
     ("fig_linear_grid", ()),
 )
 
@@ -63,6 +64,8 @@ class Figure:
         uses_cache: ``compute`` also takes ``cache=<folder>`` (keyword) where it may keep finished
             pieces of work between runs (a resumable long computation); the entry point passes
             ``<out>/.cache/<slug>``.
+        has_full: ``compute`` also takes ``full=`` (keyword): ``True`` runs a published protocol that is
+            too long for the default run on a CPU (``--full``), ``None`` lets the figure choose by backend.
     """
 
     slug: str
@@ -71,6 +74,7 @@ class Figure:
     plot: Callable[[dict[str, Any]], Any]
     requires: tuple[str, ...] = ()
     uses_cache: bool = False
+    has_full: bool = False
 
     def missing(self) -> tuple[str, ...]:
         """The packages of :attr:`requires` that cannot be imported here."""

@@ -1,6 +1,8 @@
 """``python -m linvae.figures``: regenerate the figures of the theory (PNG + PDF + JSON sidecar each).
 
-python -m linvae.figures                   # every figure into figures/
+python -m linvae.figures                   # every figure into figures/ (minutes on a CPU)
+python -m linvae.figures --full            # published protocols where the default is reduced (hours)
+python -m linvae.figures --gallery docs/figures   # also the README's small PNGs
 python -m linvae.figures --list            # slugs and one-line descriptions
 python -m linvae.figures mi-collapse --fast --out /tmp/f
 python -m linvae.figures deep ...          # deep-model figures (linvae.figures.deep)
@@ -44,7 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the slugs with one-line descriptions and exit")
     p.add_argument("--fast", action="store_true", help="tiny sizes for smoke tests (seconds per figure)")
     p.add_argument("--out", default="figures", help="output folder (default: figures/)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        default=None,
+        help="run the published protocol where the default is reduced to fit minutes on a CPU: "
+        "linear-grid's AdamW half, 50 inits x 25 cells x 30,000 / 50,000 steps for n = 50 / 100 "
+        "(about 6 h on 2 CPU cores, resumable: rerun the same command after an interruption). On a "
+        "GPU or TPU backend the published protocol is the default.",
+    )
+    p.add_argument(
+        "--gallery",
+        metavar="DIR",
+        help="also write a small PNG per figure (<= 150 kB) into DIR, e.g. docs/figures for the README",
+    )
     args = p.parse_args(argv)
+    if args.fast and args.full:
+        p.error("--fast and --full contradict each other: choose one")
     if args.list:
         for fig in figures.values():
             note = skip_note(fig)
@@ -58,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.slugs and not args.all
         else list(figures.values())
     )
-    outcomes = run(chosen, args.out, fast=args.fast, explicit=bool(args.slugs) and not args.all)
+    outcomes = run(
+        chosen,
+        args.out,
+        fast=args.fast,
+        explicit=bool(args.slugs) and not args.all,
+        gallery=args.gallery,
+        full=args.full,
+    )
     return 0 if all(o.status != "failed" for o in outcomes) else 1
 
 

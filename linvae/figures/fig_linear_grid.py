@@ -48,8 +48,17 @@ from linvae.numeric._precision import float64
 CHECKPOINT_EVERY = 2_000
 #: JAX key of the AdamW initialisations (the published A, B came from torch and are not replayable).
 ADAMW_SEED = 42
-#: Version of the cache format and of what a cell computes; part of every fingerprint.
-_CACHE_VERSION = "linear-grid-adamw/1"
+#: Version of the cache format and of what a block computes; part of every fingerprint.
+_CACHE_VERSION = "linear-grid-adamw/2"
+#: The CPU default of the AdamW half: the published optimiser, step count and initialisation recipe on
+#: every (β, λ) cell of n = 50, with the first 2 of the 50 published initialisations per cell, all
+#: 50 runs in one vmapped scan (about the cost of one published cell, ~2 min on 2 cores). n = 100 (a step
+#: costs ~4.5x more) runs only with ``--full``.
+BUDGET = {"sizes": (50,), "inits": 2, "steps": ((50, 30_000),)}
+#: A run has converged when its best loss fell by at most this relative amount over the last
+#: :data:`CONVERGENCE_WINDOW` of its steps.
+CONVERGED_RTOL = 1e-6
+CONVERGENCE_WINDOW = 0.1
 
 
 def _alternating_cells(prob, n: int, betas, lams, init, tol, cap) -> dict:
@@ -137,7 +146,8 @@ def _adamw_metrics(prob, beta, lam, proto, best_p) -> dict[str, np.ndarray]:
     best, _ = opt.adamw_states(proto, best_p, best_p)
     info = information_along(prob, best.B, best.Sigma_W)
     return {
-        "recon": np.asarray(nm.losses(prob, best, beta, lam).recon),
+        # R is a function of the point alone (its β and λ only weight the other terms).
+        "recon": np.asarray(nm.losses(prob, best, 1.0, 0.0).recon),
         "sap": np.asarray(info.sap),
         "i_m": np.asarray(info.i_m),
         "mi_xy": np.asarray(info.mi_xy),
@@ -145,7 +155,127 @@ def _adamw_metrics(prob, beta, lam, proto, best_p) -> dict[str, np.ndarray]:
     }
 
 
+def converged_lanes(best_trace: np.ndarray, trace_steps: np.ndarray, steps: int) -> np.ndarray:
+    r"""Which runs have stopped improving: the best loss fell by at most :data:`CONVERGED_RTOL`
+    :math:`\cdot\max(1, |L|)` over the last :data:`CONVERGENCE_WINDOW` of the steps (from the last
+    recorded step at or before :math:`(1 - w)T` to :math:`T`). A judgement on the run alone, never on the
+    closed form it is compared with afterwards. ``best_trace``: (lanes, records) best loss after each
+    recorded step ``trace_steps``."""
+    best_trace = np.asarray(best_trace, np.float64)
+    trace_steps = np.asarray(trace_steps)
+    before = trace_steps <= (1.0 - CONVERGENCE_WINDOW) * steps
+    if not before.any() or trace_steps[-1] != steps:
+        return np.zeros(best_trace.shape[0], bool)
+    then, now = best_trace[:, np.flatnonzero(before)[-1]], best_trace[:, -1]
+    scale = np.maximum(1.0, np.abs(now))
+    return np.isfinite(now) & (then - now <= CONVERGED_RTOL * scale)
+
+
 @float64
+def adamw_block(
+    prob: nm.Problem,
+    beta,
+    lam,
+    *,
+    m: int,
+    proto: opt.AdamWProtocol,
+    inits: np.ndarray,
+    num_drawn: int,
+    seed: int,
+    cache: Path | None,
+    stem: str,
+    chunk: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, np.ndarray]:
+    """AdamW runs of one block of lanes, all in one vmapped scan, resumable through ``cache``.
+
+    Lane ``j`` runs the cell ``(beta[j], lam[j])`` from initialisation ``inits[j]`` of the ``num_drawn``
+    drawn with key ``seed`` (:func:`~linvae.numeric.optimizers.adamw_init`), so a run with fewer inits
+    per cell uses the first of the published ones. A block may hold one cell (the published protocol on a
+    CPU: one checkpoint file per cell) or a whole grid (every cell's lanes in one scan: on a CPU a step of
+    the n = 50 problem is latency-bound, so 50 lanes cost about what one costs).
+
+    Runs in chunks of ``chunk`` steps (the same chunks whether or not it is interrupted, so a resumed
+    block gives the numbers of an uninterrupted one bit for bit). After each chunk the whole scan state
+    (params, optimiser state, best params, best loss, step, best-loss trace) is written to
+    ``<stem>-partial.npz``; the finished block's per-lane values to ``<stem>.npz``, and the checkpoint is
+    then removed. Files whose fingerprint (problem, lanes, protocol, seed, chunk) differs are ignored.
+
+    Returns:
+        per-lane ``best_loss``, ``final_loss``, ``recon``, ``sap``, ``i_m``, ``mi_xy``, ``mi_xv``,
+        ``converged`` (:func:`converged_lanes`), ``best_trace`` (lanes, chunks) with ``trace_steps``, the
+        scalar ``steps``; ``from_cache``: whether the block was read back instead of computed.
+    """
+    n = prob.n
+    inits = np.asarray(inits, np.int64)
+    k = inits.shape[0]
+    beta = np.broadcast_to(np.asarray(beta, np.float64), (k,))
+    lam = np.broadcast_to(np.asarray(lam, np.float64), (k,))
+    fp = _fingerprint(
+        {
+            "Sigma_Y": hashlib.sha256(np.asarray(prob.Sigma_Y, np.float64).tobytes()).hexdigest(),
+            "n": n,
+            "m": m,
+            "beta": beta.tolist(),
+            "lam": lam.tolist(),
+            "protocol": proto._asdict(),
+            "inits": inits.tolist(),
+            "num_drawn": num_drawn,
+            "seed": seed,
+            "chunk": chunk,
+        }
+    )
+    done_path = cache / f"{stem}.npz" if cache is not None else None
+    part_path = cache / f"{stem}-partial.npz" if cache is not None else None
+    if done_path is not None and (done := _load(done_path, fp)) is not None:
+        return {**{k: v for k, v in done.items() if k != "fingerprint"}, "from_cache": np.asarray(True)}
+    drawn = opt.adamw_init(jax.random.key(seed), n, m, num_drawn)
+    state = opt.adamw_start(jax.tree_util.tree_map(lambda x: x[inits], drawn), proto)
+    leaves, treedef = jax.tree_util.tree_flatten(state[:4])
+    trace, trace_steps = [], []
+    if part_path is not None and (part := _load(part_path, fp)) is not None:
+        restored = [np.asarray(part[f"leaf{i}"]) for i in range(len(leaves))]
+        state = opt.AdamWState(*jax.tree_util.tree_unflatten(treedef, restored), int(part["step"]))
+        trace, trace_steps = list(np.asarray(part["best_trace"]).T), list(np.asarray(part["trace_steps"]))
+        log(f"resumed at step {state.step:,}/{proto.steps:,}")
+    while state.step < proto.steps:
+        todo = min(chunk, proto.steps - state.step)
+        state, _ = opt.adamw_advance(prob, state, beta, lam, proto, todo, record_every=todo)
+        if state.step < proto.steps:
+            trace.append(np.asarray(state.best_loss))
+            trace_steps.append(state.step)
+        if part_path is not None and state.step < proto.steps:
+            leaves = jax.tree_util.tree_leaves(state[:4])
+            _save(
+                part_path,
+                {
+                    "fingerprint": fp,
+                    "step": state.step,
+                    "best_trace": np.stack(trace, -1),
+                    "trace_steps": np.asarray(trace_steps),
+                    **{f"leaf{i}": x for i, x in enumerate(leaves)},
+                },
+            )
+            log(f"checkpoint at step {state.step:,}/{proto.steps:,}")
+    final_loss, best_p, best_loss = opt.adamw_finish(prob, state, beta, lam, proto)
+    trace.append(np.asarray(best_loss))
+    trace_steps.append(state.step)
+    best_trace, trace_steps = np.stack(trace, -1), np.asarray(trace_steps)
+    out = {
+        "best_loss": np.asarray(best_loss),
+        "final_loss": np.asarray(final_loss),
+        "steps": np.asarray(state.step),
+        "best_trace": best_trace,
+        "trace_steps": trace_steps,
+        "converged": converged_lanes(best_trace, trace_steps, proto.steps),
+        **_adamw_metrics(prob, beta, lam, proto, best_p),
+    }
+    if done_path is not None and part_path is not None:
+        _save(done_path, {"fingerprint": fp, **out})
+        part_path.unlink(missing_ok=True)
+    return {**out, "from_cache": np.asarray(False)}
+
+
 def adamw_cell(
     prob: nm.Problem,
     beta: float,
@@ -159,65 +289,21 @@ def adamw_cell(
     chunk: int,
     log: Callable[[str], None] = print,
 ) -> dict[str, np.ndarray]:
-    """One AdamW cell: ``num_inits`` runs of ``proto.steps`` steps, resumable through ``cache``.
-
-    Runs in chunks of ``chunk`` steps (the same chunks whether or not it is interrupted, so a resumed
-    cell gives the numbers of an uninterrupted one bit for bit). After each chunk the whole scan state
-    (params, optimiser state, best params, best loss, step) is written to ``<stem>-partial.npz``; the
-    finished cell's per-init values to ``<stem>.npz``, and the checkpoint is then removed. Files whose
-    fingerprint (problem, β, λ, protocol, inits, seed, chunk) differs are ignored, never reused.
-
-    Returns:
-        per-init ``best_loss``, ``final_loss``, ``recon``, ``sap``, ``i_m``, ``mi_xy``, ``mi_xv`` and the
-        scalar ``steps``; ``from_cache``: whether the cell was read back instead of computed.
-    """
-    n = prob.n
-    fp = _fingerprint(
-        {
-            "Sigma_Y": hashlib.sha256(np.asarray(prob.Sigma_Y, np.float64).tobytes()).hexdigest(),
-            "n": n,
-            "m": m,
-            "beta": float(beta),
-            "lam": float(lam),
-            "protocol": proto._asdict(),
-            "num_inits": num_inits,
-            "seed": seed,
-            "chunk": chunk,
-        }
+    """One AdamW cell: ``num_inits`` runs of ``proto.steps`` steps, a block of its own (:func:`adamw_block`)."""
+    return adamw_block(
+        prob,
+        beta,
+        lam,
+        m=m,
+        proto=proto,
+        inits=np.arange(num_inits),
+        num_drawn=num_inits,
+        seed=seed,
+        cache=cache,
+        stem=f"adamw-n{prob.n}-beta{beta:g}-lam{lam:g}",
+        chunk=chunk,
+        log=log,
     )
-    stem = f"adamw-n{n}-beta{beta:g}-lam{lam:g}"
-    done_path = cache / f"{stem}.npz" if cache is not None else None
-    part_path = cache / f"{stem}-partial.npz" if cache is not None else None
-    if done_path is not None and (done := _load(done_path, fp)) is not None:
-        return {**{k: v for k, v in done.items() if k != "fingerprint"}, "from_cache": np.asarray(True)}
-    init = opt.adamw_init(jax.random.key(seed), n, m, num_inits)
-    state = opt.adamw_start(init, proto)
-    leaves, treedef = jax.tree_util.tree_flatten(state[:4])
-    if part_path is not None and (part := _load(part_path, fp)) is not None:
-        restored = [np.asarray(part[f"leaf{i}"]) for i in range(len(leaves))]
-        state = opt.AdamWState(*jax.tree_util.tree_unflatten(treedef, restored), int(part["step"]))
-        log(f"resumed at step {state.step:,}/{proto.steps:,}")
-    while state.step < proto.steps:
-        todo = min(chunk, proto.steps - state.step)
-        state, _ = opt.adamw_advance(prob, state, beta, lam, proto, todo, record_every=todo)
-        if part_path is not None and state.step < proto.steps:
-            leaves = jax.tree_util.tree_leaves(state[:4])
-            _save(
-                part_path,
-                {"fingerprint": fp, "step": state.step, **{f"leaf{i}": x for i, x in enumerate(leaves)}},
-            )
-            log(f"checkpoint at step {state.step:,}/{proto.steps:,}")
-    final_loss, best_p, best_loss = opt.adamw_finish(prob, state, beta, lam, proto)
-    out = {
-        "best_loss": np.asarray(best_loss),
-        "final_loss": np.asarray(final_loss),
-        "steps": np.asarray(state.step),
-        **_adamw_metrics(prob, beta, lam, proto, best_p),
-    }
-    if done_path is not None and part_path is not None:
-        _save(done_path, {"fingerprint": fp, **out})
-        part_path.unlink(missing_ok=True)
-    return {**out, "from_cache": np.asarray(False)}
 
 
 def _duration(seconds: float) -> str:
@@ -227,68 +313,152 @@ def _duration(seconds: float) -> str:
 
 
 def _eta(rate: dict[int, float], left: list[tuple[int, int]]) -> float | None:
-    """Seconds for the ``(n, init-steps)`` still to run, from the measured seconds per init-step of each n;
-    a size not measured yet is scaled from a measured one by the O(n³) cost of a step."""
+    """Seconds for the ``(n, lane-steps)`` still to run, from the measured seconds per lane-step of each
+    n; a size not measured yet is scaled from a measured one by the O(n³) cost of a step."""
     if not rate:
         return None
     n0, r0 = next(iter(rate.items()))
     return sum(w * rate.get(n, r0 * (n / n0) ** 3) for n, w in left)
 
 
-def _adamw_cells(config: dict, sizes, betas, lams, cache: Path | None, theory: dict, log) -> list[dict]:
-    """Every AdamW cell, with a progress line per cell (elapsed time and an ETA from the cells run)."""
-    todo = [(n, b, lam) for n in sizes for b in betas for lam in lams]
+def _adamw_cells(config: dict, betas, lams, cache: Path | None, theory: dict, log) -> list[dict]:
+    """Every AdamW cell of ``config`` (one block per cell or per grid), with a progress line per block
+    (elapsed time and an ETA from the blocks run)."""
+    cells_of = {n: [(b, lam) for b in betas for lam in lams] for n in config["sizes"]}
+    k = config["inits"]
+    blocks = (
+        [(n, [c]) for n in config["sizes"] for c in cells_of[n]]
+        if config["block"] == "cell"
+        else [(n, cells_of[n]) for n in config["sizes"]]
+    )
     cells, start = [], time.perf_counter()
-    spent: dict[int, list[float]] = {}  # n -> [seconds, init-steps] of the cells computed in this run
-    for i, (n, b, lam) in enumerate(todo, 1):
+    spent: dict[int, list[float]] = {}  # n -> [seconds, lane-steps] of the blocks computed in this run
+    for i, (n, block) in enumerate(blocks, 1):
         prob = nm.authors_instance(n)
         proto = opt.ADAMW_PROTOCOL[n]._replace(steps=config["steps"][n])
-        head = f"  linear-grid AdamW [{i}/{len(todo)}] n={n} beta={b:g} lam={lam:g}"
+        where = f"beta={block[0][0]:g} lam={block[0][1]:g}" if len(block) == 1 else f"{len(block)} cells x {k} inits"
+        head = f"  linear-grid AdamW [{i}/{len(blocks)}] n={n} {where}"
+        stem = (
+            f"adamw-n{n}-beta{block[0][0]:g}-lam{block[0][1]:g}"
+            if len(block) == 1
+            else f"adamw-n{n}-grid{len(block)}x{k}"
+        )
         t0 = time.perf_counter()
-        res = adamw_cell(
+        res = adamw_block(
             prob,
-            b,
-            lam,
+            np.repeat([b for b, _ in block], k),
+            np.repeat([lam for _, lam in block], k),
             m=config["m"],
             proto=proto,
-            num_inits=config["inits"],
+            inits=np.tile(np.arange(k), len(block)),
+            num_drawn=config["inits_drawn"],
             seed=config["seed"],
             cache=cache,
+            stem=stem,
             chunk=config["checkpoint_every"],
             log=lambda msg, head=head, t0=t0: log(f"{head}: {msg} ({_duration(time.perf_counter() - t0)})"),
         )
         dt = time.perf_counter() - t0
         cached = bool(res.pop("from_cache"))
-        if not cached:  # a cell read back from the cache says nothing about the speed
+        if not cached:  # a block read back from the cache says nothing about the speed
             acc = spent.setdefault(n, [0.0, 0.0])
             acc[0] += dt
-            acc[1] += config["inits"] * config["steps"][n]
-        rate = {k: v[0] / v[1] for k, v in spent.items()}
-        eta = _eta(rate, [(k, config["inits"] * config["steps"][k]) for k, _, _ in todo[i:]])
+            acc[1] += len(block) * k * config["steps"][n]
+        rate = {key: v[0] / v[1] for key, v in spent.items()}
+        eta = _eta(rate, [(nn, len(bb) * k * config["steps"][nn]) for nn, bb in blocks[i:]])
         what = "read from the cache" if cached else "done"
         log(
             f"{head}: {what} in {_duration(dt)} (elapsed {_duration(time.perf_counter() - start)}"
-            + (f", ETA {_duration(eta)})" if eta is not None and i < len(todo) else ")")
+            + (f", ETA {_duration(eta)})" if eta is not None and i < len(blocks) else ")")
         )
-        cell = {"n": n, "optimizer": "adamw", "beta": b, "lam": lam, **res}
-        for key in ("recon", "sap", "i_m", "mi_xy", "mi_xv"):
-            cell[f"{key.replace('i_m', 'im')}_mean"] = float(np.mean(res[key]))
-        th = theory[(n, b, lam)]
-        if th is not None:
-            cell["recon_theory"] = th["recon"]
-            cell["mi_xy_theory"] = th["mi_xy"]
-            cell["mi_xv_theory"] = th["mi_xv"]
-            cell["recon_max_abs_dev"] = float(np.max(np.abs(res["recon"] - th["recon"])))
-            cell["mi_xy_max_abs_dev"] = float(np.max(np.abs(res["mi_xy"] - th["mi_xy"])))
-        cells.append(cell)
+        for j, (b, lam) in enumerate(block):
+            lane = slice(j * k, (j + 1) * k)
+            per = {key: v[lane] for key, v in res.items() if np.ndim(v) >= 1 and key != "trace_steps"}
+            cell = {"n": n, "optimizer": "adamw", "beta": b, "lam": lam, **per}
+            cell["steps"] = res["steps"]
+            cell["trace_steps"] = res["trace_steps"]
+            ok = np.asarray(per["converged"], bool)
+            cell["n_converged"] = int(ok.sum())
+            for key in ("recon", "sap", "i_m", "mi_xy", "mi_xv"):
+                # Means over the converged runs only: an unconverged run is not a result.
+                cell[f"{key.replace('i_m', 'im')}_mean"] = float(np.mean(per[key][ok])) if ok.any() else None
+            th = theory[(n, b, lam)]
+            if th is not None:
+                cell["recon_theory"] = th["recon"]
+                cell["mi_xy_theory"] = th["mi_xy"]
+                cell["mi_xv_theory"] = th["mi_xv"]
+                cell["recon_max_abs_dev"] = (
+                    float(np.max(np.abs(per["recon"][ok] - th["recon"]))) if ok.any() else None
+                )
+                cell["mi_xy_max_abs_dev"] = (
+                    float(np.max(np.abs(per["mi_xy"][ok] - th["mi_xy"]))) if ok.any() else None
+                )
+            cells.append(cell)
     return cells
+
+
+def adamw_protocol(fast: bool, full: bool | None) -> str:
+    """Which AdamW protocol a run uses: ``"fast"`` (smoke), ``"published"`` (``full``, or by default on an
+    accelerator), else ``"budget"`` (the CPU default, :data:`BUDGET`)."""
+    if fast:
+        return "fast"
+    if full is None:
+        full = jax.default_backend() != "cpu"
+    return "published" if full else "budget"
+
+
+def adamw_config(protocol: str, betas, lams) -> dict[str, Any]:
+    """The AdamW half's configuration for ``protocol`` (recorded in the JSON and drawn in the title)."""
+    p = nm.AUTHORS
+    published = {n: opt.ADAMW_PROTOCOL[n] for n in p.sizes}
+    if protocol == "published":
+        sizes, inits, steps = p.sizes, p.num_inits, {n: published[n].steps for n in p.sizes}
+        # One block per cell on a CPU (resumable cell by cell); the whole grid per n in one scan elsewhere.
+        block = "cell" if jax.default_backend() == "cpu" else "grid"
+    elif protocol == "budget":
+        sizes, inits, steps, block = BUDGET["sizes"], BUDGET["inits"], dict(BUDGET["steps"]), "grid"
+    else:
+        sizes, inits, steps, block = p.sizes, 2, {n: 300 for n in p.sizes}, "grid"
+    return {
+        "protocol": protocol,
+        "published_protocol": protocol == "published",
+        "sizes": tuple(sizes),
+        "sizes_not_run": tuple(n for n in p.sizes if n not in sizes),
+        "m": p.m,
+        "inits": inits,
+        "inits_drawn": p.num_inits,
+        "steps": steps,
+        "published_steps": {n: published[n].steps for n in p.sizes},
+        "block": block,
+        "clip_mean": {n: published[n].clip_mean for n in p.sizes},
+        "clip_cholesky": {n: published[n].clip_cholesky for n in p.sizes},
+        "lr": published[50].lr,
+        "betas_adam": (published[50].b1, published[50].b2),
+        "eps": published[50].eps,
+        "weight_decay": published[50].weight_decay,
+        "sigma_floor": published[50].floor,
+        "seed": ADAMW_SEED,
+        "init": "A, B ~ N(0, 1), Sigma's from make_spd_matrix, L = chol(Sigma) (adamw_init, JAX key seed); "
+        f"cell runs use the first `inits` of {p.num_inits} draws",
+        "best_iterate": "lowest population loss among p_0 .. p_T",
+        "converged": f"best loss fell by <= {CONVERGED_RTOL:g} max(1, |L|) over the last "
+        f"{CONVERGENCE_WINDOW:.0%} of the steps; means and boxplots use converged runs only",
+        "checkpoint_every": 100 if protocol == "fast" else CHECKPOINT_EVERY,
+    }
 
 
 @float64
 def compute(
-    fast: bool, cache: Path | str | None = None, log: Callable[[str], None] = print
+    fast: bool,
+    cache: Path | str | None = None,
+    full: bool | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Both halves of the grid. ``cache``: folder of the resumable AdamW cells (``None``: no caching)."""
+    """Both halves of the grid. ``cache``: folder of the resumable AdamW blocks (``None``: no caching).
+
+    ``full``: run the published AdamW protocol (hours on a CPU); ``None`` chooses it on an accelerator
+    and :data:`BUDGET` on a CPU.
+    """
     p = nm.AUTHORS
     betas = (1.0, 8.0) if fast else p.betas
     lams = (0.0, 4.0) if fast else p.lams
@@ -299,25 +469,7 @@ def compute(
         "tol": dict(p.tol),
         "max_sweeps": {n: (200 if fast else h // 2) for n, h in p.max_half_steps},
     }
-    published = {n: opt.ADAMW_PROTOCOL[n] for n in p.sizes}
-    config["adamw"] = {
-        "published_protocol": not fast,
-        "m": p.m,
-        "inits": 2 if fast else p.num_inits,
-        "steps": {n: (300 if fast else published[n].steps) for n in p.sizes},
-        "published_steps": {n: published[n].steps for n in p.sizes},
-        "clip_mean": {n: published[n].clip_mean for n in p.sizes},
-        "clip_cholesky": {n: published[n].clip_cholesky for n in p.sizes},
-        "lr": published[50].lr,
-        "betas_adam": (published[50].b1, published[50].b2),
-        "eps": published[50].eps,
-        "weight_decay": published[50].weight_decay,
-        "sigma_floor": published[50].floor,
-        "seed": ADAMW_SEED,
-        "init": "A, B ~ N(0, 1), Sigma's from make_spd_matrix, L = chol(Sigma) (adamw_init, JAX key seed)",
-        "best_iterate": "lowest population loss among p_0 .. p_T",
-        "checkpoint_every": 100 if fast else CHECKPOINT_EVERY,
-    }
+    config["adamw"] = adamw_config(adamw_protocol(fast, full), betas, lams)
     theory = {}
     for n in p.sizes:
         prob = nm.authors_instance(n)
@@ -331,9 +483,9 @@ def compute(
         for (b, lam), st in _alternating_cells(prob, n, betas, lams, init, tol, cap).items():
             cells.append(_cell(n, "alternating", b, lam, st, prob, theory[(n, b, lam)]))
     cache = Path(cache) if cache is not None else None
-    cells += _adamw_cells(config["adamw"], p.sizes, betas, lams, cache, theory, log)
+    cells += _adamw_cells(config["adamw"], betas, lams, cache, theory, log)
     alt = [c for c in cells if c["optimizer"] == "alternating" and "recon_theory" in c]
-    ada = [c for c in cells if c["optimizer"] == "adamw" and "recon_theory" in c]
+    ada = [c for c in cells if c["optimizer"] == "adamw" and c.get("recon_max_abs_dev") is not None]
     return {
         "config": config,
         "cells": sorted(cells, key=lambda c: (c["n"], c["optimizer"], c["beta"], c["lam"])),
@@ -344,7 +496,39 @@ def compute(
             (c["mi_xy_max_abs_dev"] for c in alt), default=None
         ),
         "adamw_max_abs_dev_recon_vs_closed_form": max((c["recon_max_abs_dev"] for c in ada), default=None),
+        "adamw_converged_runs": sum(c["n_converged"] for c in cells if c["optimizer"] == "adamw"),
+        "adamw_runs": sum(len(c["recon"]) for c in cells if c["optimizer"] == "adamw"),
     }
+
+
+def _converged(cell: dict, key: str) -> np.ndarray:
+    """The values of ``key`` over the runs of ``cell`` that converged (all runs of the map)."""
+    vals = style.arr(cell[key])
+    if "converged" not in cell or cell["optimizer"] != "adamw":
+        return vals
+    return vals[np.asarray(cell["converged"], bool)]
+
+
+def adamw_caption(data: dict[str, Any]) -> str:
+    """One line saying exactly which AdamW protocol ran and how many of its runs converged."""
+    ad = data["config"]["adamw"]
+    n_ok, n_all = data.get("adamw_converged_runs"), data.get("adamw_runs")
+    conv = f"; {n_ok}/{n_all} runs converged (unconverged runs are left out, 'n.c.')" if n_all else ""
+    sizes = ad.get("sizes", data["config"]["sizes"])
+    steps = {n: ad["steps"][n] if n in ad["steps"] else ad["steps"][str(n)] for n in sizes}
+    ran = f"{ad['inits']} inits/cell x " + " / ".join(f"{int(v):,}" for v in steps.values())
+    ran += " steps (n = " + " / ".join(str(n) for n in sizes) + ")"
+    not_run = f"; n = {', '.join(str(n) for n in ad['sizes_not_run'])} not run (--full)" if ad.get(
+        "sizes_not_run"
+    ) else ""
+    protocol = ad.get("protocol", "published" if ad.get("published_protocol") else "fast")
+    if protocol == "published":
+        head = "AdamW: the published protocol"
+    elif protocol == "budget":
+        head = "AdamW: CPU budget protocol (published optimiser and steps, fewer inits; --full for the published one)"
+    else:
+        head = "AdamW NOT converged by design (--fast smoke run)"
+    return f"{head}: {ran}{not_run}{conv}"
 
 
 _METRICS = (("recon", r"reconstruction $\mathcal{R}$ (nats)"), ("sap", "SAP"), ("i_m", r"$I_m$ (nats)"))
@@ -372,7 +556,7 @@ def plot(data: dict[str, Any]):
         label = "alternating map" if optimizer == "alternating" else "AdamW"
         for j, (key, title) in enumerate(_METRICS):
             ax = axes[r, j]
-            vals = [style.arr(sel[(b, 0.0)][key]) for b in betas if (b, 0.0) in sel]
+            vals = [_converged(sel[(b, 0.0)], key) for b in betas if (b, 0.0) in sel]
             ax.boxplot(
                 vals,
                 positions=range(len(vals)),
@@ -431,7 +615,7 @@ def plot(data: dict[str, Any]):
                     ax.text(
                         bi,
                         li,
-                        f"{v:.3g}" if abs(v) < 1e3 else f"{v:.0f}",
+                        ("n.c." if not np.isfinite(v) else f"{v:.3g}" if abs(v) < 1e3 else f"{v:.0f}"),
                         ha="center",
                         va="center",
                         fontsize=5.5,
@@ -449,16 +633,7 @@ def plot(data: dict[str, Any]):
             ax.set_ylabel("λ")
             ax.set_title(f"mean {title.split(' (')[0]}", fontsize=8)
             ax.grid(False)
-    ad = data["config"]["adamw"]
-    if "skipped" in ad:
-        msg = f"AdamW half {ad['skipped']}"
-    elif ad.get("published_protocol"):
-        msg = f"AdamW: published protocol ({ad['inits']} inits, {_steps(ad)} steps)"
-    else:
-        msg = (
-            f"AdamW NOT the published protocol: {ad['inits']} inits x {_steps(ad)} steps (--fast; "
-            f"published: 50 inits x {_steps(ad, 'published_steps')} steps)"
-        )
+    msg = adamw_caption(data)
     dev = data.get("alternating_max_abs_dev_recon_vs_closed_form")
     fig.suptitle(
         "Published linear experiment (seed 42, m = 10): boxplots over initialisations at λ = 0; "
@@ -472,9 +647,11 @@ def plot(data: dict[str, Any]):
 
 FIGURE = Figure(
     slug="linear-grid",
-    description="the published linear experiment: n in {50,100}, alternating map and AdamW (hours on a CPU; "
-    "resumable), boxplots over the 50 inits at lambda=0 and heatmaps of R, SAP, I_m over (beta, lambda)",
+    description="the published linear experiment: alternating map (n in {50,100}, published protocol) and AdamW "
+    "(CPU budget by default, --full: the published protocol, hours, resumable); boxplots at lambda=0, "
+    "heatmaps of R, SAP, I_m over (beta, lambda)",
     compute=compute,
     plot=plot,
     uses_cache=True,
+    has_full=True,
 )

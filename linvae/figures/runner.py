@@ -117,12 +117,48 @@ def cache_dir(out: Path, fig: Figure) -> Path:
     return Path(out) / ".cache" / fig.slug
 
 
-def run_one(fig: Figure, out: Path, *, fast: bool, meta: Mapping[str, Any]) -> Outcome:
-    """Compute, plot and write one figure; never raises for a figure's own failure."""
+#: Largest gallery PNG (bytes): small enough to commit one per figure and show them all in the README.
+GALLERY_MAX_BYTES = 150_000
+#: Resolutions tried for a gallery PNG, highest first; the first that fits :data:`GALLERY_MAX_BYTES` wins.
+GALLERY_DPIS = (80, 68, 56, 46, 38)
+
+
+def write_gallery_png(mfig: Any, path: Path) -> int:
+    """Save ``mfig`` as a small PNG at ``path`` (atomically): the highest of :data:`GALLERY_DPIS` whose
+    file fits :data:`GALLERY_MAX_BYTES`. Returns the dpi used."""
+    import io
+
+    for dpi in GALLERY_DPIS:
+        buf = io.BytesIO()
+        mfig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"optimize": True})
+        if buf.tell() <= GALLERY_MAX_BYTES or dpi == GALLERY_DPIS[-1]:
+            atomic_write(path, lambda fh, data=buf.getvalue(): fh.write(data))
+            return dpi
+    raise AssertionError("unreachable")
+
+
+def run_one(
+    fig: Figure,
+    out: Path,
+    *,
+    fast: bool,
+    meta: Mapping[str, Any],
+    gallery: Path | None = None,
+    full: bool | None = None,
+) -> Outcome:
+    """Compute, plot and write one figure; never raises for a figure's own failure.
+
+    ``gallery``: also write a small ``<gallery>/<slug>.png`` (the README's pictures).
+    """
     start = time.perf_counter()
     cpu = time.process_time()
     try:
-        data = fig.compute(fast, cache=cache_dir(out, fig)) if fig.uses_cache else fig.compute(fast)
+        kwargs: dict[str, Any] = {}
+        if fig.uses_cache:
+            kwargs["cache"] = cache_dir(out, fig)
+        if fig.has_full:
+            kwargs["full"] = full
+        data = fig.compute(fast, **kwargs)
         t_compute = time.perf_counter() - start
         with style.context():
             mfig = fig.plot(data)
@@ -130,6 +166,9 @@ def run_one(fig: Figure, out: Path, *, fast: bool, meta: Mapping[str, Any]) -> O
             paths = [out / f"{fig.slug}.png", out / f"{fig.slug}.pdf"]
             for p in paths:
                 atomic_write(p, lambda fh, p=p: mfig.savefig(fh, format=p.suffix[1:]))
+            if gallery is not None:
+                gallery.mkdir(parents=True, exist_ok=True)
+                write_gallery_png(mfig, gallery / f"{fig.slug}.png")
         record = {
             "slug": fig.slug,
             "description": fig.description,
@@ -159,9 +198,15 @@ def run(
     *,
     fast: bool = False,
     explicit: bool = False,
+    gallery: Path | str | None = None,
+    full: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> list[Outcome]:
     """Run ``figures`` in order into ``out``, logging one progress line per figure.
+
+    ``gallery``: a folder that also receives a small PNG per figure (:func:`write_gallery_png`).
+    ``full``: passed to figures with ``has_full`` (``True``: their published protocol; ``None``: their
+    choice by backend).
 
     A figure whose optional extra is missing is skipped with a note; it counts as a failure only when
     it was asked for by name (``explicit``).
@@ -186,7 +231,9 @@ def run(
             log(f"{head}: {status} — {note}")
             continue
         log(f"{head}: computing{' (--fast)' if fast else ''} ...")
-        res = run_one(fig, out, fast=fast, meta=meta)
+        res = run_one(
+            fig, out, fast=fast, meta=meta, gallery=None if gallery is None else Path(gallery), full=full
+        )
         outcomes.append(res)
         if res.status == "ok":
             log(

@@ -167,6 +167,7 @@ def gradient_descent(
     return _finish(cfg, ys, best_y, best_loss, trace, steps, record_every)
 
 
+@float64
 def minibatch_loss(y: Coordinates, Y: Array, eps: Array, beta, lam) -> Array:
     r"""Monte-Carlo estimate of :math:`\mathcal L_{\lambda\beta}` on drawn data ``Y`` (b, n) and noise ``eps`` (b, m).
 
@@ -191,6 +192,7 @@ def minibatch_loss(y: Coordinates, Y: Array, eps: Array, beta, lam) -> Array:
     return jnp.mean(nll + beta * kl + lam * jnp.sum(Rm**2, axis=1))
 
 
+@float64
 def draw_data(prob: Problem, key: Array, batch: int) -> Array:
     r"""``batch`` samples of :math:`Y = \Gamma V + \tilde Z`, :math:`V \sim \mathcal N(0, \Sigma_V)`,
     :math:`\tilde Z \sim \mathcal N(0, \sigma^2 I)`."""
@@ -382,9 +384,10 @@ def adamw_start(init: dict, protocol: AdamWProtocol) -> AdamWState:
 @functools.partial(jax.jit, static_argnames=("proto", "steps", "record_every"))
 def _adamw(Sigma_Y, carry, beta, lam, proto: AdamWProtocol, steps: int, record_every: int):
     tx = _adamw_tx(proto)
-    value_and_grad = jax.value_and_grad(lambda p: _adamw_loss(p, Sigma_Y, beta, lam, proto.floor))
 
-    def one(carry):
+    def one(carry, beta, lam):
+        value_and_grad = jax.value_and_grad(lambda p: _adamw_loss(p, Sigma_Y, beta, lam, proto.floor))
+
         def inner(carry, _):
             # One loss evaluation per step: the loss of the iterate *before* its update is what the
             # best-iterate bookkeeping sees (as in PyTorch: loss = f(p); backward; keep p if best; step).
@@ -401,7 +404,7 @@ def _adamw(Sigma_Y, carry, beta, lam, proto: AdamWProtocol, steps: int, record_e
 
         return jax.lax.scan(outer, carry, None, length=steps // record_every)
 
-    return jax.vmap(one)(carry)
+    return jax.vmap(one)(carry, beta, lam)
 
 
 @float64
@@ -410,21 +413,43 @@ def adamw_advance(
 ) -> tuple[AdamWState, Array]:
     r"""``steps`` more AdamW steps from ``state``.
 
+    ``beta`` and ``lam`` are scalars or one value per initialisation (shape (k,)): lanes of different
+    (β, λ) cells run in one vmapped scan, which on a CPU costs about what one lane costs (a step of the
+    n = 50 problem is latency-bound), so a whole grid runs in the time of one cell.
+
     Returns:
         the new state and the losses :math:`\mathcal L(p_t)` at :math:`t` = ``state.step``,
         ``state.step + record_every``, ..., shape (k, steps // record_every).
     """
     _, steps, record_every = _check_run(protocol.lr, steps, record_every)
     carry = (state.params, state.opt_state, state.best_params, state.best_loss)
+    beta, lam = _per_lane(state, beta, lam)
     # ``protocol.steps`` is not used by the scan: normalise it so runs of any length share one compilation.
     proto = protocol._replace(steps=0)
     (p, s, best_p, best_loss), trace = _adamw(prob.Sigma_Y, carry, beta, lam, proto, steps, record_every)
     return AdamWState(p, s, best_p, best_loss, state.step + steps), trace
 
 
+def _per_lane(state: AdamWState, beta, lam) -> tuple[Array, Array]:
+    """``beta`` and ``lam`` as one float64 value per initialisation of ``state``, checked."""
+    k = state.best_loss.shape[0]
+    out = []
+    for name, x in (("beta", beta), ("lam", lam)):
+        a = jnp.broadcast_to(jnp.asarray(x, jnp.float64), (k,)) if jnp.ndim(x) <= 1 else None
+        if a is None or a.shape != (k,):
+            raise ValueError(f"{name} must be a scalar or one value per initialisation ({k},), got shape "
+                             f"{jnp.shape(x)}")
+        out.append(a)
+    for b in np.unique(np.asarray(out[0])):
+        check_beta_lam(b, 0.0)
+    for lam_value in np.unique(np.asarray(out[1])):
+        check_beta_lam(1.0, lam_value)
+    return out[0], out[1]
+
+
 @functools.partial(jax.jit, static_argnames=("floor",))
 def _adamw_close(Sigma_Y, p, best_p, best_loss, beta, lam, floor):
-    value = jax.vmap(lambda q: _adamw_loss(q, Sigma_Y, beta, lam, floor))(p)
+    value = jax.vmap(lambda q, b, l: _adamw_loss(q, Sigma_Y, b, l, floor))(p, beta, lam)
     better = value < best_loss
     best_p = jax.tree_util.tree_map(
         lambda a, b: jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), p, best_p
@@ -438,6 +463,7 @@ def adamw_finish(prob: Problem, state: AdamWState, beta, lam, protocol: AdamWPro
 
     After :func:`adamw_finish` the best iterate is the lowest-loss one of :math:`p_0, \\dots, p_T`.
     """
+    beta, lam = _per_lane(state, beta, lam)
     return _adamw_close(prob.Sigma_Y, state.params, state.best_params, state.best_loss, beta, lam, protocol.floor)
 
 
@@ -458,6 +484,7 @@ def adamw_init(key, n: int, m: int, num: int) -> dict:
     return jax.vmap(one)(jax.random.split(key, num))
 
 
+@float64
 def adamw_states(protocol: AdamWProtocol, best_params: dict, final_params: dict) -> tuple[State, State]:
     """``(best, final)`` as :class:`~linvae.numeric.State` (covariances :math:`LL^\\top + fI`, k leading)."""
     sig = jax.vmap(lambda L: _adamw_sigma(L, protocol.floor))
