@@ -45,6 +45,12 @@ CONVERGED = Tol(
     "an iterated map stopped at Frobenius step 1e-10..1e-12; linear convergence with ratio <= 0.99 leaves"
     " an error of <= 100x the last step, and loss values are quadratic in the error",
 )
+REPRODUCED = Tol(
+    1e-12,
+    1e-14,
+    "the same float64 call in two processes (global x64 vs linvae's local x64 context): the same XLA"
+    " programs, so equal up to a few eps; a result computed in float32 misses by ~1e-7 relative",
+)
 FLOW = Tol(1e-5, 1e-7, "adaptive ODE solver at rtol=atol=1e-8 integrated to t1 = c/gap")
 FINITE_DIFF = Tol(
     1e-6,

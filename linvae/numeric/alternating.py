@@ -57,6 +57,7 @@ class NotConvergedWarning(UserWarning):
 # ---------------------------------------------------------------------------------------------------
 
 
+@float64
 def decoder_block(Sigma_Y: Array, B: Array, Sigma_W: Array, variant: Variant = D1) -> tuple[Array, Array]:
     """Exact minimiser ``(A, Sigma_Z)`` of the loss given the encoder ``(B, Sigma_W)`` (docs/theory.md §3.3).
 
@@ -89,6 +90,7 @@ def _encoder_from_NA(A: Array, NA: Array, beta, variant: Variant):
     return B, jnp.diag(beta / d), jnp.diag(d / beta)
 
 
+@float64
 def encoder_block(A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1) -> tuple[Array, Array]:
     r"""Exact minimiser ``(B, Sigma_W)`` of :math:`\mathcal L_{\lambda\beta}` given the decoder (docs/theory.md §3.3).
 
@@ -296,6 +298,7 @@ def _map(prob: Problem, beta, lam, B0, W0, tol, max_sweeps, variant: Variant) ->
 # ---------------------------------------------------------------------------------------------------
 
 
+@float64
 def spd_matrix(key: Array, dim: int) -> Array:
     r"""A random SPD matrix with scikit-learn's ``make_spd_matrix`` recipe, drawn with a JAX key.
 
@@ -309,6 +312,7 @@ def spd_matrix(key: Array, dim: int) -> Array:
     return sym((U * (1.0 + u)[None, :]) @ Vt)
 
 
+@float64
 def random_init(key: Array, n: int, m: int) -> tuple[Array, Array]:
     """The published initialisation scheme: ``B ~ U[0,1)^{m x n}``, ``Sigma_W`` from :func:`spd_matrix`."""
     kB, kW = jax.random.split(key)

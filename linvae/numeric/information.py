@@ -55,6 +55,7 @@ class Information(NamedTuple):
     i_m: Array
 
 
+@float64
 def squared_correlations(prob: Problem, B: Array, Sigma_W: Array) -> Array:
     r""":math:`\rho_{ij}^2` between latent :math:`x_i` and factor :math:`v_j`, shape (m, s)."""
     Sx = sigma_x(prob.Sigma_Y, B, Sigma_W)
@@ -63,6 +64,7 @@ def squared_correlations(prob: Problem, B: Array, Sigma_W: Array) -> Array:
     return jnp.clip(Sxv**2 / denom, 0.0, 1.0)
 
 
+@float64
 def sap_score(rho2: Array) -> Array:
     """Linear SAP: mean over factors of the gap between the two largest :math:`\\rho^2` over latents."""
     top = jnp.sort(rho2, axis=0)[::-1]
@@ -78,12 +80,14 @@ def _injective_maps(m: int, s: int) -> np.ndarray:
     return np.array(list(itertools.permutations(range(s), m)), dtype=np.int32).reshape(-1, m)
 
 
+@float64
 def matching_count(m: int, s: int) -> int:
     """Number of injective maps between latents and factors, ``P(max, min)``."""
     hi, lo = max(m, s), min(m, s)
     return math.perm(hi, lo)
 
 
+@float64
 def max_matching(pairwise: Array) -> Array:
     """:math:`I_m`: maximum total weight of a one-to-one latent-factor matching (exact, jit/vmap-able).
 
@@ -99,6 +103,7 @@ def max_matching(pairwise: Array) -> Array:
     return jnp.max(totals)
 
 
+@float64
 def max_matching_host(pairwise) -> float:
     """:math:`I_m` by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``) on the host."""
     P = np.asarray(pairwise, dtype=np.float64)
@@ -106,6 +111,7 @@ def max_matching_host(pairwise) -> float:
     return float(P[rows, cols].sum())
 
 
+@float64
 def information_terms(prob: Problem, B: Array, Sigma_W: Array, *, enumerate_matchings: bool = True):
     """All measures for one state, on raw arrays (jit- and vmap-friendly when enumerating)."""
     Sx = sigma_x(prob.Sigma_Y, B, Sigma_W)

@@ -46,11 +46,13 @@ class Losses(NamedTuple):
     total: Array
 
 
+@float64
 def sigma_x(Sigma_Y: Array, B: Array, Sigma_W: Array) -> Array:
     r"""Aggregate-posterior covariance :math:`\Sigma_X = B\Sigma_YB^\top + \Sigma_W`."""
     return sym(B @ Sigma_Y @ B.T + Sigma_W)
 
 
+@float64
 def reconstruction_moment(Sigma_Y: Array, B: Array, Sigma_W: Array, A: Array) -> Array:
     r""":math:`E = \mathbb E[(Y - AX)(Y - AX)^\top] = (I - AB)\Sigma_Y(I - AB)^\top + A\Sigma_WA^\top`."""
     n = Sigma_Y.shape[-1]
@@ -58,6 +60,7 @@ def reconstruction_moment(Sigma_Y: Array, B: Array, Sigma_W: Array, A: Array) ->
     return sym(R @ Sigma_Y @ R.T + A @ Sigma_W @ A.T)
 
 
+@float64
 def loss_terms(Sigma_Y: Array, B: Array, Sigma_W: Array, A: Array, Sigma_Z: Array, beta, lam) -> Losses:
     """The loss terms on raw arrays (jit-, vmap- and grad-friendly; no validation)."""
     n, m = A.shape
@@ -68,6 +71,7 @@ def loss_terms(Sigma_Y: Array, B: Array, Sigma_W: Array, A: Array, Sigma_Z: Arra
     return Losses(recon, kl, l2, recon + beta * kl + lam * l2)
 
 
+@float64
 def objective(B: Array, Sigma_W: Array, A: Array, Sigma_Z: Array, Sigma_Y: Array, beta, lam) -> Array:
     r""":math:`\mathcal L_{\lambda\beta}` as a function of the parameters (for ``jax.grad``)."""
     return loss_terms(Sigma_Y, B, Sigma_W, A, Sigma_Z, beta, lam).total
@@ -117,6 +121,7 @@ class Gradients(NamedTuple):
     Sigma_Z: Array
 
 
+@float64
 def gradients_closed_form(
     Sigma_Y: Array, B: Array, Sigma_W: Array, A: Array, Sigma_Z: Array, beta, lam, variant: Variant = D1
 ) -> Gradients:
@@ -156,6 +161,7 @@ def gradients_closed_form(
     return Gradients(gB, gW, gA, gZ)
 
 
+@float64
 def cholesky_gradient(G: Array, L: Array) -> Array:
     r"""Chain rule for :math:`\Sigma = LL^\top (+\epsilon I)`: :math:`\partial_L = \operatorname{tril}(2\,G L)`.
 

@@ -199,6 +199,7 @@ class AuthorsProtocol:
 AUTHORS = AuthorsProtocol()
 
 
+@float64
 def spd_matrix_numpy(rng: np.random.RandomState, dim: int) -> np.ndarray:
     """scikit-learn's ``make_spd_matrix(dim)`` drawn from ``rng``: same draws, same SVD, same result.
 

@@ -63,6 +63,7 @@ def collapsed(prob: Problem, m: int) -> State:
     return _closed(jnp.zeros((m, n)), jnp.eye(m), jnp.zeros((n, m)), prob.Sigma_Y)
 
 
+@float64
 def water_level(beta, lam) -> float:
     r"""The λβ water level :math:`D = (\beta - 1) / (2\lambda)` (``inf`` at λ = 0)."""
     return float("inf") if lam == 0 else (beta - 1.0) / (2.0 * lam)
