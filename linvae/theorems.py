@@ -12,6 +12,7 @@ variant, and the four faces:
 plus the figure slug that shows it (``python -m linvae.figures``), where there is one.
 ``derive`` and ``predict`` are :class:`Ref`\\ s, imported on first call, so importing this module loads
 neither sympy nor jax. ``tests/test_registry.py`` checks all faces generically.
+Theory reference: [docs/theory.md](../docs/theory.md).
 """
 
 from __future__ import annotations
@@ -214,8 +215,9 @@ _ENTRIES: tuple[Theorem, ...] = (
         paper_label="T10 (§3.7)",
         variant="D1, λ = 0",
         statement="For λ = 0, β > 1 and t ≥ 1, max_{ij} I(x_i; v_j) ≤ I(X;V) ≤ I(X;Y) ≤ "
-        "½‖Σ_Y‖₂‖K_0‖_F² β^{-2t}, so SAP_t and I_{m,t} tend to 0.",
-        hypotheses=("D1, λ = 0, β > 1, t ≥ 1", "Markov chain V → Y → X, diagonal Σ_V"),
+        "½‖Σ_Y‖₂‖K_0‖_F² β^{-2t}, I_{m,t} ≤ I(X;V) and SAP_t ≤ 1 − e^{−2 max_{ij} I(x_i; v_j)} ≤ 2I(X;V), "
+        "so SAP_t and I_{m,t} tend to 0.",
+        hypotheses=("D1, λ = 0, β > 1, t ≥ 1", "Markov chain V → Y → X, diagonal Σ_V (independent factors)"),
         status="proved",
         derive=_sym("information:derive_mi_bound"),
         predict=_num("information:information"),
@@ -240,8 +242,7 @@ _ENTRIES: tuple[Theorem, ...] = (
         paper_label="T12 (§3.9)",
         variant="D1, E1",
         statement="For β > 1 and λ > 0 the reverse water-filling point of §3.9 is stationary and globally "
-        "minimal with Σ_X = I, and runs of the map from random starts reach its loss value, the point itself "
-        "being determined up to R ∈ O(m).",
+        "minimal, with Σ_X = I and AAᵀ + Σ_Z = Σ_Y, and every global minimiser equals it up to R ∈ O(m).",
         hypotheses=("D1, E1, β > 1, λ > 0", "distinct active eigenvalues (and μ_m > μ_{m+1} if |S| = m)"),
         status="proved",
         derive=_sym("stationarity:derive_water_filling"),
@@ -413,10 +414,13 @@ _ENTRIES: tuple[Theorem, ...] = (
         paper_label="T24 ([IH23]; κ > 0 derived)",
         variant="[IH23] model",
         statement="The collapsed state is a fixed point for all τ and κ and is linearly stable iff "
-        "β > β_c = ρ + η at κ = 0, or β > Λ/(1 + κ) − κ/Λ for κ > 0, independently of τ.",
+        "β > β_c(κ) (β_c = ρ + η at κ = 0, Λ/(1 + κ) − κ/Λ for κ > 0) and τ < τ_c(β, η, κ) = 1/(η² r(−𝓛⁻¹Π)), "
+        "the learning rate above which the τ² SGD-noise terms destabilise the bulk (Q, Q̃, R) block (r the "
+        "spectral radius, 𝓛 and Π that block's drift and noise operators), so β_c alone decides stability "
+        "only for τ < τ_c.",
         hypotheses=(
             "M = M* = 1, Λ = ρ + η",
-            "τ small enough that SGD is stable; weight decay κ/(2N) per sample",
+            "any learning rate τ > 0; weight decay κ/(2N) per sample",
         ),
         status="proved",
         derive=_sym("ichikawa:derive_threshold"),
@@ -430,10 +434,14 @@ _ENTRIES: tuple[Theorem, ...] = (
         variant="controllers on a static linear plant",
         statement="Any interior equilibrium of the PI controllers satisfies R_rate(β*) = C (saturating at "
         "β_min when C > R_rate(β_min)), DynamicVAE's incremental form equals the telescoped positional form "
-        "without clipping, outputs are always ≥ β_min, and a sustained KL above target raises β.",
+        "without clipping, outputs are ≥ β_min while the unclipped β never falls below β_min − K_p − K_iC, and "
+        "with clamping anti-windup (the default) a KL held at ≥ C + δ after any history lifts β to at least "
+        "b ≤ β_max from update w − 1 + ⌈(b − β_min + K_p/2 + K_iC)/(K_iδ)⌉ on (w the KL window, 1 for "
+        "ControlVAE), whereas the published rule holds β at β_min for ever once the integral part of the "
+        "unclipped β is ≤ −K_p.",
         hypotheses=(
             "quasi-static plant: measured KL = R_rate(β) (D3, or D1 with λ > 0)",
-            "K_p, K_i > 0; e = C − KL",
+            "K_p, K_i > 0; e = C − KL with KL ≥ 0 and a constant set point C; DynamicVAE starts at β(0) ≥ β_min",
         ),
         status="proved",
         derive=_sym("controllers:derive_pi_equilibrium"),

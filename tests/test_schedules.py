@@ -78,6 +78,29 @@ def test_controlvae_reference_update_and_anti_windup():
     assert float(s.integral) == I_frozen and float(beta) == 1.0
 
 
+@pytest.mark.parametrize("make", [sc.controlvae_pi, sc.dynamicvae_pi])
+def test_anti_windup_rules_after_one_low_kl(make):
+    """Issue 15: one KL = 0 below C = 3, then 200 updates at KL = 10 > C. The published rule (hold while
+    clipped) keeps β at β_min for Ki = 0.2 and 0.01 and recovers for Ki = 0.001 (I = -3 Ki vs -Kp = -0.01);
+    the default clamping rule always recovers; at Ki = 0.001 the two differ by the one update (e = -7) the
+    published rule holds while clipped."""
+    kw = {} if make is sc.controlvae_pi else {"beta_init": 1.0, "window": 1}
+    finals = {}
+    for rule in ("published", "clamping"):
+        for Ki in (0.2, 0.01, 0.001):
+            ctrl = make(sc.constant_setpoint(3.0), Kp=0.01, Ki=Ki, beta_min=1.0, anti_windup=rule, **kw)
+            s = ctrl.init()
+            for kl in [0.0] + [10.0] * 200:
+                beta, s = ctrl.update(jnp.asarray(kl), s)
+            finals[rule, Ki] = float(beta)
+    assert finals["published", 0.2] == finals["published", 0.01] == 1.0
+    assert finals["published", 0.001] > 1.0
+    for Ki in (0.2, 0.01, 0.001):
+        # 199 clamped updates at e = -7 lift the integral by 199 * 7 Ki from at least -3 Ki.
+        assert finals["clamping", Ki] >= 1.0 + 0.01 / 2 + Ki * (199 * 7 - 3)
+    assert_close(finals["clamping", 0.001] - finals["published", 0.001], 0.001 * 7.0, ROUNDOFF)
+
+
 def test_dynamicvae_reference_update():
     ctrl = sc.dynamicvae_pi(sc.constant_setpoint(1.0))
     s = ctrl.init()
@@ -134,6 +157,8 @@ def test_closed_loop_map_plant_reaches_equilibrium():
         lambda: sc.controlvae_pi(sc.constant_setpoint(1.0), Ki=-0.001),
         lambda: sc.controlvae_pi(sc.constant_setpoint(1.0), beta_min=2.0, beta_max=1.0),
         lambda: sc.dynamicvae_pi(sc.constant_setpoint(1.0), window=0),
+        lambda: sc.dynamicvae_pi(sc.constant_setpoint(1.0), anti_windup="none"),
+        lambda: sc.controlvae_pi(sc.constant_setpoint(1.0), anti_windup="conditional"),
         lambda: sc.dynamicvae_pi(sc.constant_setpoint(1.0), beta_init=-5.0),
         lambda: sc.constant_setpoint(0.0),
         lambda: sc.dynamicvae_setpoint(ramp=7000),

@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "the exit status is 0 only if every selected figure was written. Figures that need an optional "
         "extra (e.g. 'datasets' needs linvae[deep]) are skipped with a note when it is not installed. "
         "'python -m linvae.figures deep ...' runs the deep-model figures (see its own --help).",
+        epilog="Data sets: the 'datasets' figure reads the real dSprites, Shapes3D and MPI3D files from "
+        "$LINVAE_DATA, else $DISENTANGLEMENT_LIB_DATA, and draws labelled procedural stand-ins for any it "
+        "does not find (file names and formats: docs/data.md).",
     )
     p.add_argument("slugs", nargs="*", metavar="slug", help="figures to draw (default: all; see --list)")
     p.add_argument("--all", action="store_true", help="draw every figure (the default without slugs)")

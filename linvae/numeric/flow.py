@@ -209,6 +209,7 @@ def _cholesky_or_diag(S: Array, diagonal: bool) -> Array:
     return cholesky(S)
 
 
+@float64
 def to_coordinates(st, cfg: FlowConfig) -> Coordinates:
     """Flow coordinates of a parameter point ``(B, Sigma_W, A, Sigma_Z, ...)`` (unbatched)."""
     B, Sigma_W, A, Sigma_Z = st[:4]
@@ -223,6 +224,7 @@ def to_coordinates(st, cfg: FlowConfig) -> Coordinates:
     )
 
 
+@float64
 def from_coordinates(y: Coordinates, cfg: FlowConfig) -> tuple[Array, Array, Array, Array]:
     """``(B, Sigma_W, A, Sigma_Z)`` of flow coordinates (unbatched)."""
     if cfg.metric == "block":
@@ -248,6 +250,7 @@ def _euclidean_closed_form(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Co
     return Coordinates(-g.B, dW, -g.A, dZ)
 
 
+@float64
 def project_descent(g: Coordinates, y: Coordinates, v: Variant) -> Coordinates:
     r"""Descent direction ``-g`` restricted to the variant's free coordinates.
 
@@ -291,6 +294,7 @@ def _block(Sigma_Y, y: Coordinates, beta, lam, v: Variant) -> Coordinates:
     return Coordinates(B_star - B, W_star - SW, A_star - A, dZ)
 
 
+@float64
 def make_vector_field(Sigma_Y: Array, cfg: FlowConfig = FlowConfig()) -> Callable:
     r"""The flow's vector field ``f(t, y, args)`` with ``args = (beta, lam)``, in diffrax's ``ODETerm`` form.
 

@@ -81,6 +81,7 @@ def _check_hyper(rho, eta, beta, tau, kappa) -> Hyper:
 # ---------------------------------------------------------------------------------------------------
 
 
+@float64
 def ode_scalar(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
     r"""Right-hand side of the scalar order-parameter ODE (M = M* = 1), docs/theory.md §6.
 
@@ -118,6 +119,7 @@ def ode_scalar(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
     return OrderParams(dm, dmt, dQ, dQt, dR, dv)
 
 
+@float64
 def ode_matrix(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
     r"""Right-hand side of the matrix order-parameter ODE (any M, M*), docs/theory.md §6.
 
@@ -236,6 +238,7 @@ def integrate_ode(
 # ---------------------------------------------------------------------------------------------------
 
 
+@float64
 def loss(W: Array, Wt: Array, v: Array, x: Array, beta, kappa) -> Array:
     r"""The official per-sample loss :math:`\ell` (module docstring); ``W``, ``Wt``: (N, M), ``x``: (N,)."""
     N = x.shape[0]
@@ -251,6 +254,7 @@ def loss(W: Array, Wt: Array, v: Array, x: Array, beta, kappa) -> Array:
     )
 
 
+@float64
 def order_parameters(W: Array, Wt: Array, v: Array, W_star: Array) -> OrderParams:
     """Order parameters of weights ``W``, ``Wt`` (N, M) against the teacher ``W_star`` (N, M*)."""
     N = W.shape[0]
@@ -386,11 +390,14 @@ def collapsed_point(M: int = 1, M_star: int = 1) -> OrderParams:
                        jnp.zeros((M, M)), jnp.ones((M,)))
 
 
+@float64
 def collapse_threshold(rho: float, eta: float, kappa: float = 0.0) -> float:
     r""":math:`\beta_c(\kappa) = \Lambda/(1 + \kappa) - \kappa/\Lambda`; :math:`\beta_c(0) = \rho + \eta` (docs/theory.md §6).
 
-    Collapse is linearly stable iff β > β_c, independent of τ: the :math:`(m, \tilde m)` block of the
-    Jacobian, :math:`\tau\begin{pmatrix}-(1+\kappa)&\Lambda\\\Lambda&-(\beta\Lambda+\kappa)\end{pmatrix}`, carries no τ² term.
+    The :math:`(m, \tilde m)` block of the Jacobian at collapse,
+    :math:`\tau\begin{pmatrix}-(1+\kappa)&\Lambda\\\Lambda&-(\beta\Lambda+\kappa)\end{pmatrix}`, carries no τ² term and is stable
+    iff β > β_c, for every τ. Collapse itself is linearly stable iff β > β_c *and* τ is below the bulk
+    block's :func:`noise_threshold` (T24).
 
     Theorem: ichikawa-threshold
     """
@@ -399,6 +406,48 @@ def collapse_threshold(rho: float, eta: float, kappa: float = 0.0) -> float:
     return Lam / (1.0 + float(kappa)) - float(kappa) / Lam
 
 
+# (Q, Q~, R) coordinates of a symmetric 2 x 2 matrix S = [[Q, R], [R, Q~]]: vec(S) = _DUP @ (Q, Q~, R),
+# and (Q, Q~, R) = _ELIM @ vec(S) (vec of row-major flattening; S is symmetric).
+_DUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+_ELIM = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+
+
+@float64
+def noise_threshold(eta: float, beta: float, kappa: float = 0.0) -> float:
+    r"""Largest learning rate :math:`\tau_c(\beta, \eta, \kappa)` at which the bulk block of collapse is stable (T24).
+
+    At collapse the bulk order parameters :math:`S = \begin{pmatrix}Q&R\\R&\tilde Q\end{pmatrix}` obey the
+    second-moment equation :math:`\dot S = \tau[\mathcal L(S) + \tau\eta^2\,\Pi(S)]` of one bulk direction,
+    with the Lyapunov operator :math:`\mathcal L(S) = A_\eta S + SA_\eta^\top`,
+    :math:`A_\eta = \begin{pmatrix}-(1+\kappa)&\eta\\\eta&-(\beta\eta+\kappa)\end{pmatrix}`, and the SGD noise
+    :math:`\Pi(S) = GSG^\top`, :math:`G = \begin{pmatrix}0&1\\1&-\beta\end{pmatrix}`. For :math:`A_\eta` stable it is
+    stable iff :math:`\tau\eta^2 r(T) < 1` with :math:`T = -\mathcal L^{-1}\Pi` and r the spectral radius, so
+
+    .. math::
+        \tau_c = \frac1{\eta^2\, r(-\mathcal L^{-1}\Pi)} .
+
+    Built here from Kronecker products on :math:`\mathbb R^{2\times2}`, restricted to symmetric matrices.
+
+    Raises:
+        ValueError: if :math:`A_\eta` is not stable, β ≤ η/(1 + κ) − κ/η (then the bulk is unstable for every τ;
+            this never happens above :math:`\beta_c`).
+
+    Theorem: ichikawa-threshold
+    """
+    h = _check_hyper(1.0, eta, beta, 1.0, kappa)
+    e, b, k = float(h.eta), float(h.beta), float(h.kappa)
+    A = np.array([[-(1.0 + k), e], [e, -(b * e + k)]])
+    if not np.all(np.linalg.eigvalsh(A) < 0):
+        raise ValueError(f"the bulk drift is unstable for beta <= eta/(1+kappa) - kappa/eta; got beta = {b}")
+    G = np.array([[0.0, 1.0], [1.0, -b]])
+    eye = np.eye(2)
+    L = _ELIM @ (np.kron(A, eye) + np.kron(eye, A)) @ _DUP
+    Pi = _ELIM @ np.kron(G, G) @ _DUP
+    r = float(np.max(np.abs(np.linalg.eigvals(-np.linalg.solve(L, Pi)))))
+    return 1.0 / (e**2 * r)
+
+
+@float64
 def escape_rate(rho: float, eta: float, beta: float, tau: float) -> float:
     r"""Plateau escape rate at κ = 0: :math:`\gamma_+ = \tfrac\tau2[\sqrt{(1-\beta\Lambda)^2 + 4\Lambda^2} - (1+\beta\Lambda)]`,
     positive iff β < Λ and decreasing in β.
@@ -430,6 +479,7 @@ def generalisation_error(
     return rho - 2.0 * math.sqrt(rho) * jnp.abs(m) + Q
 
 
+@float64
 def steady_generalisation_error(rho: float, eta: float, beta: float) -> float:
     r""":math:`\varepsilon_g^\ast = (\sqrt\rho - \sqrt{\Lambda - \beta})^2` for β < Λ, ρ otherwise (τ → 0, κ = 0);
     minimal (zero) at β = η.
@@ -443,6 +493,7 @@ def steady_generalisation_error(rho: float, eta: float, beta: float) -> float:
     return float(rho)
 
 
+@float64
 def superfluous_latent(eta: float, beta: float) -> tuple[float, float]:
     r"""Limit ``(Q, v)`` of a latent with no signal overlap (M > M*): it fits a bulk direction iff β < η,
     with :math:`Q = \eta - \beta`, :math:`v = \beta/\eta`; otherwise it collapses, Q = 0, v = 1.

@@ -16,6 +16,13 @@ measured), so a KL above target gives :math:`e < 0` and raises β; the P term is
 write :math:`-K_i` and add :math:`K_ie`); the stored state is the *unclipped* β, anti-windup tests the
 previous unclipped value, and the output is clipped below at :math:`\beta_{\min}` only.
 
+Anti-windup (T25 c, d): by default the integral is held only while the output is clipped *and* the error
+would push it further down (:math:`\beta_{\rm raw}(t-1) < \beta_{\min}` and :math:`e(t) > 0`; conditional
+integration, "clamping"), so a KL above target always unwinds it. ``anti_windup="published"`` is the
+repositories' rule, which holds it whenever the output is clipped: once the integral part of
+:math:`\beta_{\rm raw}` is :math:`\le -K_p` (one KL below target by :math:`K_p/K_i` from the initial
+state), β stays at :math:`\beta_{\min}` for every later KL (proofs/pi-equilibrium.md).
+
 Theorem: pi-equilibrium (T25)
 
 References:
@@ -43,6 +50,9 @@ from linvae.numeric.problem import Problem
 
 Schedule = Callable[[Array], Array]
 SetPoint = Callable[[Array], Array]
+#: When a PI controller holds its integral: ``"clamping"`` (while clipped and e > 0; the default) or
+#: ``"published"`` (whenever clipped, as in the ControlVAE and DynamicVAE repositories).
+AntiWindup = Literal["clamping", "published"]
 
 
 class BetaController(NamedTuple):
@@ -69,6 +79,18 @@ def _finite(name: str, x, *, lo: float | None = None, strict: bool = False) -> f
     return v
 
 
+def _anti_windup(rule) -> AntiWindup:
+    if rule not in ("clamping", "published"):
+        raise ValueError(f"anti_windup must be 'clamping' or 'published'; got {rule!r}")
+    return rule
+
+
+def _holds(beta_raw_prev: Array, e: Array, beta_min: float, rule: AntiWindup) -> Array:
+    """Whether the integral is held at this update: the output was clipped (and, for clamping, e > 0)."""
+    clipped = beta_raw_prev < beta_min
+    return clipped if rule == "published" else clipped & (e > 0)
+
+
 def _count(name: str, x, lo: int = 1) -> int:
     if isinstance(x, bool) or int(x) != x or int(x) < lo:
         raise ValueError(f"{name} must be an integer >= {lo}; got {x!r}")
@@ -80,12 +102,14 @@ def _count(name: str, x, lo: int = 1) -> int:
 # ---------------------------------------------------------------------------------------------------
 
 
+@float64
 def constant_schedule(beta: float) -> Schedule:
     """:math:`\\beta(t) = \\beta`."""
     beta = _finite("beta", beta, lo=0.0, strict=True)
     return lambda t: jnp.full(jnp.shape(t), beta, dtype=jnp.result_type(float))
 
 
+@float64
 def tanh_schedule(beta_final: float, gamma: float) -> Schedule:
     r""":math:`\beta(t) = \beta_{\rm final}\tanh(\gamma t)` (KL annealing of [IH23], docs/theory.md §6)."""
     beta_final = _finite("beta_final", beta_final, lo=0.0, strict=True)
@@ -93,6 +117,7 @@ def tanh_schedule(beta_final: float, gamma: float) -> Schedule:
     return lambda t: beta_final * jnp.tanh(gamma * jnp.asarray(t, dtype=jnp.result_type(float)))
 
 
+@float64
 def linear_schedule(beta_final: float, gamma: float) -> Schedule:
     r""":math:`\beta(t) = \beta_{\rm final}\min(\gamma t, 1)` (linear warm-up over :math:`t \le 1/\gamma`)."""
     beta_final = _finite("beta_final", beta_final, lo=0.0, strict=True)
@@ -100,6 +125,7 @@ def linear_schedule(beta_final: float, gamma: float) -> Schedule:
     return lambda t: beta_final * jnp.minimum(gamma * jnp.asarray(t, dtype=jnp.result_type(float)), 1.0)
 
 
+@float64
 def cyclical_schedule(beta_max: float, period: float, ratio: float = 0.5) -> Schedule:
     r"""Cyclical annealing (Fu et al. 2019): within each period, a linear ramp from 0 to
     :math:`\beta_{\max}` over the first ``ratio`` of it, then :math:`\beta_{\max}`."""
@@ -122,6 +148,7 @@ class ScheduleState(NamedTuple):
     step: Array
 
 
+@float64
 def from_schedule(schedule: Schedule) -> BetaController:
     """An open-loop schedule as a :class:`BetaController` (``kl`` is ignored; β is evaluated at ``step``)."""
 
@@ -140,12 +167,14 @@ def from_schedule(schedule: Schedule) -> BetaController:
 # ---------------------------------------------------------------------------------------------------
 
 
+@float64
 def constant_setpoint(C: float) -> SetPoint:
     """A fixed KL target ``C`` (nats, > 0)."""
     C = _finite("C", C, lo=0.0, strict=True)
     return lambda i: jnp.full(jnp.shape(i), C, dtype=jnp.result_type(float))
 
 
+@float64
 def controlvae_setpoint(C0: float = 0.5, increment: float = 0.15, every: int = 5000, C_max: float = 16.0) -> SetPoint:
     r"""ControlVAE's staircase: :math:`C(i) = \min(C_{\max}, C_0 + 0.15\lfloor i/5000\rfloor)` (docs/theory.md §7)."""
     C0 = _finite("C0", C0, lo=0.0, strict=True)
@@ -155,6 +184,7 @@ def controlvae_setpoint(C0: float = 0.5, increment: float = 0.15, every: int = 5
     return lambda i: jnp.minimum(C_max, C0 + increment * jnp.floor_divide(jnp.asarray(i), every))
 
 
+@float64
 def dynamicvae_setpoint(
     C0: float = 0.5, increment: float = 0.15, period: int = 6000, ramp: int = 1000, C_max: float = 20.0
 ) -> SetPoint:
@@ -196,6 +226,7 @@ class ControlVAEState(NamedTuple):
     beta_raw: Array
 
 
+@float64
 def controlvae_pi(
     setpoint: SetPoint,
     *,
@@ -203,6 +234,7 @@ def controlvae_pi(
     Ki: float = 0.001,
     beta_min: float = 1.0,
     beta_max: float | None = None,
+    anti_windup: AntiWindup = "clamping",
 ) -> BetaController:
     r"""ControlVAE's non-linear PI controller (positional form, docs/theory.md §7).
 
@@ -211,7 +243,10 @@ def controlvae_pi(
         \beta_{\rm raw}(t) = \frac{K_p}{1 + \exp e(t)} + \beta_{\min} + I(t),\quad
         \beta(t) = \max(\beta_{\rm raw}(t), \beta_{\min}),
 
-    with anti-windup :math:`I(t) = I(t-1)` when the previous unclipped :math:`\beta_{\rm raw}(t-1) < \beta_{\min}`.
+    with anti-windup :math:`I(t) = I(t-1)` when the previous unclipped :math:`\beta_{\rm raw}(t-1) < \beta_{\min}`
+    and :math:`e(t) > 0` (``anti_windup="clamping"``, the default), or whenever
+    :math:`\beta_{\rm raw}(t-1) < \beta_{\min}` (``"published"``: the code's rule, which can lock β at
+    :math:`\beta_{\min}` for good, see the module docstring).
     Initial state: :math:`I = 0`, :math:`\beta_{\rm raw} = \beta_{\min}` (code: ``I_k1 = 0``, ``W_k1 = 1``).
     Defaults are the disentangling run's (:math:`K_p = 0.01`, :math:`K_i = 0.001`, :math:`\beta_{\min} = 1`, no
     upper clip); ``beta_max`` adds the paper's upper clip to the *output* only.
@@ -223,6 +258,7 @@ def controlvae_pi(
     beta_min = _finite("beta_min", beta_min, lo=0.0)
     if beta_max is not None:
         beta_max = _finite("beta_max", beta_max, lo=beta_min, strict=True)
+    anti_windup = _anti_windup(anti_windup)
 
     def init() -> ControlVAEState:
         f = jnp.result_type(float)
@@ -231,7 +267,7 @@ def controlvae_pi(
     def update(kl, s: ControlVAEState):
         e = setpoint(s.step) - kl
         P = Kp * jax.nn.sigmoid(-e)
-        integral = jnp.where(s.beta_raw < beta_min, s.integral, s.integral - Ki * e)
+        integral = jnp.where(_holds(s.beta_raw, e, beta_min, anti_windup), s.integral, s.integral - Ki * e)
         beta_raw = P + beta_min + integral
         beta = jnp.maximum(beta_raw, beta_min)
         if beta_max is not None:
@@ -250,6 +286,7 @@ class DynamicVAEState(NamedTuple):
     window: Array
 
 
+@float64
 def dynamicvae_pi(
     setpoint: SetPoint,
     *,
@@ -258,6 +295,7 @@ def dynamicvae_pi(
     beta_min: float = 0.1,
     beta_init: float = 50.0,
     window: int = 5,
+    anti_windup: AntiWindup = "clamping",
 ) -> BetaController:
     r"""DynamicVAE's incremental PI controller with a moving-average KL (docs/theory.md §7).
 
@@ -265,7 +303,9 @@ def dynamicvae_pi(
         \Delta\beta(t) = K_p\big[\sigma(-e(t)) - \sigma(-e(t-1))\big] - K_ie(t),\quad
         \beta_{\rm raw}(t) = \beta_{\rm raw}(t-1) + \Delta\beta(t),\quad \beta(t) = \max(\beta_{\rm raw}(t), \beta_{\min}),
 
-    :math:`e(0) := 0`; the :math:`-K_ie(t)` increment is dropped when :math:`\beta_{\rm raw}(t-1) < \beta_{\min}`;
+    :math:`e(0) := 0`; the :math:`-K_ie(t)` increment is dropped when :math:`\beta_{\rm raw}(t-1) < \beta_{\min}`
+    and :math:`e(t) > 0` (``anti_windup="clamping"``, the default) or whenever
+    :math:`\beta_{\rm raw}(t-1) < \beta_{\min}` (``"published"``, the code's rule);
     the error uses the mean of the last ``window`` KLs, the queue pre-filled with ``window - 1`` zeros.
     Defaults: :math:`K_p = 0.01`, :math:`K_i = 0.005`, :math:`\beta_{\min} = 0.1`, :math:`\beta(0) = 50`, ``window = 5``
     (the dSprites run script). Without clipping events it telescopes to the positional PI
@@ -278,6 +318,7 @@ def dynamicvae_pi(
     beta_min = _finite("beta_min", beta_min, lo=0.0)
     beta_init = _finite("beta_init", beta_init, lo=0.0)
     window = _count("window", window)
+    anti_windup = _anti_windup(anti_windup)
 
     def init() -> DynamicVAEState:
         f = jnp.result_type(float)
@@ -289,7 +330,7 @@ def dynamicvae_pi(
         win = jnp.concatenate([s.window[1:], jnp.reshape(jnp.asarray(kl, s.window.dtype), (1,))])
         e = setpoint(s.step) - jnp.mean(win)
         dP = Kp * (jax.nn.sigmoid(-e) - jax.nn.sigmoid(-s.error))
-        dI = jnp.where(s.beta_raw < beta_min, 0.0, -Ki * e)
+        dI = jnp.where(_holds(s.beta_raw, e, beta_min, anti_windup), 0.0, -Ki * e)
         beta_raw = s.beta_raw + dP + dI
         return jnp.maximum(beta_raw, beta_min), DynamicVAEState(s.step + 1, beta_raw, e, win)
 
@@ -305,6 +346,7 @@ def _sigma_eff2(lam, variant: Variant) -> float:
     return 1.0 / (1.0 / variant.sigma_d2 + 2.0 * lam)
 
 
+@float64
 def optimal_rate(prob: Problem, beta, lam, m: int, variant: Variant = D1) -> Array:
     r"""The quasi-static plant: the KL :math:`\mathcal R_{\rm rate}(\beta)` of the optimum at β (jit-friendly).
 

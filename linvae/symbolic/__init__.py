@@ -10,6 +10,7 @@ derives. Modules, one concept each:
     dynamics         the alternating map; gain identity (T5), contraction, caution case, beta <= 1
     information      per-direction I(X;Y) and the MI-chain bound (T10)
     rate_distortion  rate, distortion and slope at the D3 optimum (T18)
+    optimality       global optimality over all matrices: the Lucas (T17) and water-filling (T12) points
     kumar_poole      exact second-order objective, Hadamard gap (T20, T21)
     ichikawa         order-parameter ODE, fixed points and threshold (T22-T24)
     controllers      DynamicVAE telescoping identity and PI equilibria (T25)
@@ -43,6 +44,8 @@ from linvae.symbolic.objective import derive_population_identities as derive_pop
 from linvae.symbolic.objective import derive_rotation_invariance as derive_rotation_invariance
 from linvae.symbolic.objective import direction_objective as direction_objective
 from linvae.symbolic.objective import matrix_objective as matrix_objective
+from linvae.symbolic.optimality import derive_global_optimum as derive_global_optimum
+from linvae.symbolic.optimality import derive_tight_elbo as derive_tight_elbo
 from linvae.symbolic.rate_distortion import derive_rate_distortion as derive_rate_distortion
 from linvae.symbolic.spectrum import derive_equivalence as derive_equivalence
 from linvae.symbolic.spectrum import derive_gain_spectra as derive_gain_spectra

@@ -11,7 +11,7 @@ import functools
 
 import sympy as sp
 
-from linvae.symbolic._symbols import C_set, K_i, K_p, beta, lam, sigma_d2
+from linvae.symbolic._symbols import C_set, K_i, K_p, beta, beta_min, lam, sigma_d2
 
 beta0 = sp.Symbol("beta_0", real=True)
 #: sum of log eigenvalues over the active set, and its size
@@ -69,8 +69,49 @@ def derive_equilibria() -> dict[str, sp.Expr]:
     return out
 
 
+@functools.cache
+def derive_anti_windup() -> dict[str, sp.Expr]:
+    r"""T25(c, d): what anti-windup does to the positional form :math:`\beta_{\rm raw} = \beta_{\min} + K_p\sigma(-e) + I`.
+
+    For DynamicVAE the integral part is :math:`I = \beta_{\rm raw} - \beta_{\min} - K_p\sigma(-e)` of its
+    telescoped form (T25 b), which obeys the same update.
+
+    * ``lock_margin``: :math:`\beta_{\rm raw} - \beta_{\min}` at :math:`I = -K_p`, which is
+      :math:`-K_p\sigma(e) < 0` for every e — the published rule (hold whenever clipped) then holds I for
+      ever, whatever the KL;
+    * ``lock_error``: the single error from the initial state (:math:`I = 0`) that reaches :math:`I = -K_p`;
+    * ``floor``: a lower bound of every integral an update produces. I falls only when it integrates a
+      positive error, which both rules do only from an unclipped state, :math:`\beta_{\rm raw}(t-1) \ge
+      \beta_{\min}`, i.e. :math:`I(t-1) \ge -K_ps` with :math:`s = \sigma(-e(t-1)) \in (0, 1)`; then
+      :math:`I(t) \ge -K_ps - K_ie(t)`, decreasing in s and in e (``floor_gradient``), and :math:`e \le C`
+      because KL ≥ 0, so the infimum is at s = 1, e = C;
+    * ``increment``: one clamped update under a KL above target (e = −δ < 0 integrates) raises I by
+      :math:`K_i\delta`;
+    * ``steps_to_level``: updates after which :math:`\beta_{\rm raw} \ge \beta_{\min} + K_p/2 + I \ge b` from the
+      floor, with :math:`\sigma(\delta) \ge \tfrac12`.
+    """
+    I_prev, delta, level, k = sp.symbols("I_prev delta b k", real=True)
+    positional = beta_min + K_p * sigmoid(-err) + I_prev
+    (lock_error,) = sp.solve(sp.Eq(0 - K_i * err, -K_p), err)
+    s_prev = sp.Symbol("s", positive=True)
+    after = -K_p * s_prev - K_i * err
+    floor_value = after.subs({s_prev: 1, err: C_set})
+    increment = sp.simplify((I_prev - K_i * (-delta)) - I_prev)
+    (steps,) = sp.solve(sp.Eq(beta_min + K_p / 2 + floor_value + k * increment, level), k)
+    return {
+        "lock_margin": sp.simplify(positional.subs(I_prev, -K_p) - beta_min),
+        "lock_margin_sign_check": sp.simplify(positional.subs(I_prev, -K_p) - beta_min + K_p * sigmoid(err)),
+        "lock_error": lock_error,
+        "floor_gradient": sp.Matrix([[sp.diff(after, s_prev), sp.diff(after, err)]]),
+        "floor": floor_value,
+        "increment": increment,
+        "steps_to_level": sp.simplify(steps),
+    }
+
+
 def derive_pi_equilibrium() -> dict[str, sp.Expr]:
-    """T25 certificate: the telescoping residual together with the equilibria and response signs."""
+    """T25 certificate: the telescoping residual, the equilibria and response signs, and anti-windup."""
     out = dict(derive_equilibria())
     out["telescoping_residual"] = derive_telescoping()["residual"]
+    out.update({f"anti_windup_{k}": v for k, v in derive_anti_windup().items()})
     return out

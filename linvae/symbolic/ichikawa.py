@@ -86,28 +86,85 @@ def derive_fixed_points() -> dict[str, object]:
     }
 
 
+#: s = τη²: the SGD-noise weight of the bulk block (its τ² terms are τ²η² Π).
+s_noise = sp.Symbol("s", positive=True)
+
+
+def bulk_operators() -> dict[str, sp.Matrix]:
+    r"""The bulk block's two operators on :math:`S = \begin{pmatrix}Q&R\\R&\tilde Q\end{pmatrix}`, in the
+    coordinates :math:`(Q, \tilde Q, R)`, built from one bulk direction's (w, w̃) dynamics, not from the ODE:
+
+    * ``L``: the Lyapunov operator :math:`S \mapsto A_\eta S + SA_\eta^\top` of
+      :math:`A_\eta = \begin{pmatrix}-(1+\kappa)&\eta\\\eta&-(\beta\eta+\kappa)\end{pmatrix}` (the (m, m̃) block of §6 with
+      Λ → η, per unit τ);
+    * ``Pi``: the congruence :math:`S \mapsto GSG^\top`, :math:`G = \begin{pmatrix}0&1\\1&-\beta\end{pmatrix}`, which maps PSD
+      matrices to PSD matrices.
+    """
+    A = sp.Matrix([[-(1 + kappa), eta], [eta, -(beta * eta + kappa)]])
+    G = sp.Matrix([[0, 1], [1, -beta]])
+    q, qt, r = sp.symbols("q qt r")
+    S = sp.Matrix([[q, r], [r, qt]])
+
+    def coords(X: sp.Matrix) -> sp.Matrix:
+        return sp.Matrix([X[0, 0], X[1, 1], X[0, 1]])
+
+    def matrix_of(op) -> sp.Matrix:
+        return coords(op(S)).jacobian([q, qt, r]).applyfunc(sp.expand)
+
+    return {"A": A, "G": G, "L": matrix_of(lambda X: A * X + X * A.T), "Pi": matrix_of(lambda X: G * X * G.T)}
+
+
 @functools.cache
 def derive_threshold() -> dict[str, sp.Expr]:
-    r"""T24: Jacobian of :math:`(\dot m, \dot{\tilde m})` in :math:`(m, \tilde m)` at collapse, and
-    :math:`\beta_c(\kappa)`, the root in β of its determinant (the trace is always negative)."""
+    r"""T24: the Jacobian of the ODE (τ² terms kept) at collapse and the exact stability conditions.
+
+    * ``full_jacobian``, 6 × 6 in :math:`(m, \tilde m, Q, \tilde Q, R, v)`; ``off_diagonal_blocks`` collects
+      every entry above the block diagonal :math:`(m,\tilde m) | (Q,\tilde Q,R) | v` and the (bulk, (m, m̃))
+      entries — all zero, so it is block lower-triangular and its eigenvalues are those of the three
+      diagonal blocks; ``v_eigenvalue`` = :math:`-\tau\beta/2`;
+    * ``jacobian``: the (m, m̃) block (no τ² term), ``det``, ``trace`` (always negative) and
+      :math:`\beta_c(\kappa)`, the root in β of ``det``;
+    * ``bulk_jacobian`` (with τ²) and ``bulk_structure``: bulk − τ(L + τη²Π) = 0 with L, Π of
+      :func:`bulk_operators`; ``bulk_cubic`` = det(L + sΠ), s = τη², whose smallest positive root is
+      :math:`\tau_c\eta^2`; ``bulk_cubic_at_0`` = det L (its root in β, ``bulk_beta_c``, is the first-order bulk
+      threshold, below :math:`\beta_c`); ``Pi_eigenvalues``: :math:`g_1^2, g_2^2 > 0` and :math:`g_1g_2 = \det G = -1`
+      (g the eigenvalues of G), so L + sΠ has a positive eigenvalue for large s and τ_c is finite.
+    """
     m, tm, Q, tQ, R, v = STATE
     rhs = ode_rhs(noise=True)
     collapsed = {m: 0, tm: 0, Q: 0, tQ: 0, R: 0, v: 1}
-    J = rhs[:2, :].jacobian([m, tm]).subs(collapsed).applyfunc(sp.factor)
+    full = rhs.jacobian(list(STATE)).subs(collapsed).applyfunc(sp.factor)
+    off = sp.Matrix([*full[0:2, 2:6], *full[2:5, 0:2], *full[2:5, 5:6]])
+    J = full[0:2, 0:2]
     det = sp.factor(J.det())
     (beta_c,) = sp.solve(det, beta)
-    # the bulk (Q, tilde Q, R) block of the gradient flow (no tau^2 terms)
-    bulk = ode_rhs(noise=False)[2:5, :].jacobian([Q, tQ, R]).subs(collapsed)
-    bulk_roots = sp.solve(sp.factor(bulk.det()), beta)
+    bulk = full[2:5, 2:5]
+    ops = bulk_operators()
+    structure = (bulk - tau * (ops["L"] + tau * eta**2 * ops["Pi"])).applyfunc(sp.simplify)
+    cubic = sp.Poly(sp.expand((ops["L"] + s_noise * ops["Pi"]).det()), s_noise)
+    at0 = sp.factor(cubic.eval(0))
+    bulk_roots = sp.solve(at0, beta)
     return {
+        "full_jacobian": full,
+        "off_diagonal_blocks": off,
+        "v_eigenvalue": full[5, 5],
         "jacobian": J,
         "det": det,
         "trace": sp.factor(J.trace()),
         "beta_c": sp.factor(beta_c),
         "beta_c_kappa0": sp.simplify(beta_c.subs(kappa, 0)),
         "depends_on_tau": sp.sympify(tau in beta_c.free_symbols),
-        "bulk_jacobian": bulk.applyfunc(sp.factor),
-        "bulk_beta_c": [sp.factor(r) for r in bulk_roots],
+        "bulk_jacobian": bulk,
+        "bulk_structure": structure,
+        "L": ops["L"],
+        "Pi": ops["Pi"],
+        "Pi_eigenvalues": sp.Matrix(
+            sorted((sp.simplify(x) for x in ops["Pi"].eigenvals(multiple=True)), key=sp.default_sort_key)
+        ),
+        "bulk_cubic": cubic.as_expr(),
+        "bulk_cubic_kappa0": sp.collect(sp.expand(cubic.as_expr().subs(kappa, 0)), s_noise, sp.factor),
+        "bulk_cubic_at_0": at0,
+        "bulk_beta_c": [sp.factor(r) for r in bulk_roots if r.could_extract_minus_sign() is False],
     }
 
 

@@ -26,6 +26,7 @@ from linvae.symbolic import (
     information,
     kumar_poole,
     objective,
+    optimality,
     rate_distortion,
     spectrum,
     stability,
@@ -170,8 +171,16 @@ def _mi_chain() -> str:
         [
             (r"I(X;Y)_i", m["mi_xy"]),
             (r"\tfrac12\log\tfrac{b^2\mu + w}{w} - I(X;Y)_i|_{k=b/w}", m["mi_identity"]),
+            (
+                r"\Sigma_W^{-1}B\Sigma_YB^\top - K\Sigma_YK^\top\Sigma_W\ (B = \Sigma_WK,\ 2\times2)",
+                m["similarity"],
+            ),
             (r"\tfrac{d}{dx}[x - \log(1+x)]", m["log_gap_derivative"]),
-            (r"\text{bound after }t\text{ sweeps}", m["bound"]),
+            (r"\text{bound after }t\text{ sweeps (one direction)}", m["bound"]),
+            (r"\rho^2\ \text{from}\ x = I = -\tfrac12\log(1-\rho^2)", m["rho2_of_mi"]),
+            (r"\tfrac{d}{dx}[2x - \rho^2(x)]", m["sap_gap_derivative"]),
+            (r"[2x - \rho^2(x)]_{x=0}", m["sap_gap_at_0"]),
+            (r"\lim_{x\to0}\rho^2(x)/x", m["sap_small_ratio"]),
         ]
     )
 
@@ -386,15 +395,31 @@ def _ichikawa_fixed() -> str:
 def _ichikawa_threshold() -> str:
     t = ichikawa.derive_threshold()
     f = ichikawa.derive_fixed_points()
+    s = ichikawa.s_noise
     return _aligned(
         [
             (r"\text{RHS at collapse}", f["collapsed_residual"].T),
+            (
+                r"\{J_{ij}\ \text{above the block diagonal, and }(\text{bulk},(m,\tilde m))\}",
+                sp.FiniteSet(*t["off_diagonal_blocks"]),
+            ),
+            (r"J_{vv}", t["v_eigenvalue"]),
             (r"J_{(m,\tilde m)}", t["jacobian"]),
-            (r"\det J", t["det"]),
-            (r"\operatorname{tr}J", t["trace"]),
+            (r"\det J_{(m,\tilde m)}", t["det"]),
+            (r"\operatorname{tr}J_{(m,\tilde m)}", t["trace"]),
             (r"\beta_c(\kappa)", t["beta_c"]),
             (r"\beta_c(0)", t["beta_c_kappa0"]),
-            (r"\text{bulk }(Q,\tilde Q,R)\ \beta_c", sp.FiniteSet(*t["bulk_beta_c"])),
+            (r"J_{(Q,\tilde Q,R)}", t["bulk_jacobian"]),
+            (r"\mathcal L\ (S\mapsto A_\eta S + SA_\eta^\top)", t["L"]),
+            (r"\Pi\ (S\mapsto GSG^\top)", t["Pi"]),
+            (
+                r"\{\text{entries of } J_{(Q,\tilde Q,R)} - \tau(\mathcal L + \tau\eta^2\Pi)\}",
+                sp.FiniteSet(*t["bulk_structure"]),
+            ),
+            (r"\operatorname{eig}\Pi", t["Pi_eigenvalues"].T),
+            (r"\det\mathcal L", t["bulk_cubic_at_0"]),
+            (r"\text{root in }\beta\text{ of its second factor}", sp.FiniteSet(*t["bulk_beta_c"])),
+            (rf"\det(\mathcal L + {sp.latex(s)}\Pi)\ (\kappa = 0)", t["bulk_cubic_kappa0"]),
         ]
     )
 
@@ -402,6 +427,7 @@ def _ichikawa_threshold() -> str:
 def _controllers() -> str:
     tel = controllers.derive_telescoping()
     eq = controllers.derive_equilibria()
+    aw = controllers.derive_anti_windup()
     return _aligned(
         [
             (r"\beta_{\rm raw}(6) - \text{positional form}", tel["residual"]),
@@ -410,6 +436,52 @@ def _controllers() -> str:
             (r"\beta^\ast_{\mathrm{D1}}", eq["beta_star_D1"]),
             (r"\partial_\beta\mathcal R_{\mathrm{rate}}\ (\mathrm{D3})", eq["drate_dbeta_D3"]),
             (r"\partial\beta_{\rm raw}/\partial e", eq["dbeta_de"]),
+            (r"(\beta_{\rm raw} - \beta_{\min})|_{I = -K_p}", aw["lock_margin"]),
+            (r"\text{same} + K_p\sigma(e)", aw["lock_margin_sign_check"]),
+            (r"e(1)\ \text{reaching}\ I = -K_p\ \text{from}\ I = 0", aw["lock_error"]),
+            (r"\nabla_{(s, e)}(-K_ps - K_ie)", aw["floor_gradient"]),
+            (r"I_{\min} = (-K_ps - K_ie)|_{s = 1, e = C}", aw["floor"]),
+            (r"I(t+1) - I(t)\ \text{at}\ e = -\delta\ (\text{clamping})", aw["increment"]),
+            (r"k\ \text{with}\ \beta_{\min} + K_p/2 + I_{\min} + kK_i\delta = b", aw["steps_to_level"]),
+        ]
+    )
+
+
+def _lucas_global() -> str:
+    g = optimality.derive_global_optimum()
+    return _aligned(
+        [
+            (
+                r"\mathcal L^{\mathrm{D3}}(B^\ast(A),\Sigma_W^\ast(A),A) - P(A)\ (n=3,m=2,\text{ rational})",
+                g["profile_residual"],
+            ),
+            (
+                r"\frac{a^2}{\sigma_d^2(a^2/\sigma_d^2+\beta)} - \frac{s^2}{s^2+\beta}\Big|_{a=\sigma_d s}",
+                g["gain_residual"],
+            ),
+            (r"\varphi_\mu(y)", g["phi"]),
+            (r"\varphi_\mu'(y)", g["dphi"]),
+            (r"\varphi_\mu''(y)", g["d2phi"]),
+            (r"y^\ast\ (\varphi' = 0)", g["y_star"]),
+            (r"s^{\ast2}\ (y = \beta/(s^2+\beta))", g["s2_star"]),
+            (r"\varphi_\mu(1)", g["phi_at_1"]),
+            (r"\varphi_\mu(y^\ast)", g["phi_star"]),
+            (
+                r"\varphi_\mu(y^\ast) - [\mathcal L_i(\text{Lucas}) - \mathcal L_i(\text{collapsed})]\ (\lambda=0)",
+                g["phi_star_minus_lucas"],
+            ),
+            (r"\sigma_d s^\ast - a_{\text{Lucas}}\ (\lambda=0)", g["a_star_minus_lucas"]),
+        ]
+    )
+
+
+def _water_filling_global() -> str:
+    t = optimality.derive_tight_elbo()
+    return _aligned(
+        [
+            (r"a^2 + z - \mu", t["marginal_minus_mu"]),
+            (r"w - z/(a^2 + z)", t["w_minus_posterior"]),
+            (r"b - a/(a^2 + z)", t["b_minus_posterior"]),
         ]
     )
 
@@ -436,12 +508,14 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "mi-chain/bound": _mi_chain,
     "collapse-stability/linearisation": _collapse_stability,
     "water-filling/solution": _water_filling,
+    "water-filling/global": _water_filling_global,
     "water-filling-information/terms": _wf_information,
     "lambda-beta-equivalence/split": _equivalence,
     "beta-one-degenerate/limits": _beta_one,
     "rotation-invariance/residuals": _rotation,
     "lucas-threshold/solution": _lucas,
     "lucas-threshold/spectra": _gain_spectra,
+    "lucas-threshold/global": _lucas_global,
     "lucas-rate-distortion/terms": _rate_distortion,
     "learned-isotropic/variance": _learned_isotropic,
     "diag-identifiability/rotation-gap": _diag,
