@@ -611,7 +611,7 @@ def plot(data: dict[str, Any]):
             for li in range(len(lams)):
                 for bi in range(len(betas)):
                     v = M[li, bi]
-                    light = im.norm(v) > 0.55 if np.isfinite(v) else False
+                    light = im.norm(v) > 0.55 if np.isfinite(v) else True  # "n.c." on white: black
                     ax.text(
                         bi,
                         li,
