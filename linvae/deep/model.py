@@ -12,7 +12,9 @@ Conv architecture (docs/theory.md §2.3 "Deep"): encoder four convs :math:`c\to3
 stride 2, padding 1, ReLU), flatten :math:`64\cdot4\cdot4`, FC 256 (ReLU), heads :math:`\mu` and
 :math:`\log s`; decoder FC :math:`10\to256\to1024` (ReLU), reshape :math:`64\times4\times4`, four transposed
 convs :math:`64\to64\to32\to32\to c` (k4 s2 p1, ReLU between). Layer initialisation is Equinox's
-(PyTorch's default: uniform :math:`\pm 1/\sqrt{\text{fan-in}}`).
+(PyTorch's default: uniform :math:`\pm 1/\sqrt{\text{fan-in}}`). On 32 x 32 images (a reduced
+configuration, ``DeepConfig.image_size = 32``) the same layers run on half the spatial size: the
+encoder ends at :math:`64\times2\times2` (flatten 256), the decoder starts there.
 
 Linear model (theory bridge): :math:`\mu = Bx`, :math:`\log s` a learned vector independent of x
 (E2: diagonal, input-independent :math:`\Sigma_W`), decoder :math:`Ax`, no biases — the linear VAE of
@@ -173,7 +175,8 @@ class AbstractVAE(eqx.Module):
 
 
 class ConvVAE(AbstractVAE):
-    """The published conv encoder/decoder for 64 x 64 images with ``channels`` channels."""
+    """The published conv encoder/decoder for ``size`` x ``size`` images (64, or 32 for the reduced
+    configuration) with ``channels`` channels."""
 
     convs: tuple[eqx.nn.Conv2d, ...]
     fc: eqx.nn.Linear
@@ -184,34 +187,39 @@ class ConvVAE(AbstractVAE):
     deconvs: tuple[ConvTranspose4x2, ...]
     latent_dim: int = eqx.field(static=True)
     channels: int = eqx.field(static=True)
+    base: int = eqx.field(static=True, default=4)
 
-    def __init__(self, channels: int, latent_dim: int = 10, *, key: PRNGKeyArray) -> None:
+    def __init__(self, channels: int, latent_dim: int = 10, *, size: int = 64, key: PRNGKeyArray) -> None:
+        if size not in (64, 32):
+            raise ValueError(f"the conv VAE takes 64 x 64 or 32 x 32 images; got size {size}")
         keys = jax.random.split(key, 13)
         widths = (channels, 32, 32, 64, 64)
+        base = size // 16
         self.convs = tuple(
             eqx.nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1, dtype=F32, key=keys[i])
             for i in range(4)
         )
-        self.fc = eqx.nn.Linear(64 * 4 * 4, 256, dtype=F32, key=keys[4])
+        self.fc = eqx.nn.Linear(64 * base * base, 256, dtype=F32, key=keys[4])
         self.mu = eqx.nn.Linear(256, latent_dim, dtype=F32, key=keys[5])
         self.log_var = eqx.nn.Linear(256, latent_dim, dtype=F32, key=keys[6])
         self.dec_fc1 = eqx.nn.Linear(latent_dim, 256, dtype=F32, key=keys[7])
-        self.dec_fc2 = eqx.nn.Linear(256, 64 * 4 * 4, dtype=F32, key=keys[8])
+        self.dec_fc2 = eqx.nn.Linear(256, 64 * base * base, dtype=F32, key=keys[8])
         out = (64, 64, 32, 32, channels)
         self.deconvs = tuple(ConvTranspose4x2(out[i], out[i + 1], key=keys[9 + i]) for i in range(4))
         self.latent_dim = latent_dim
         self.channels = channels
+        self.base = base
 
-    def encode(self, x: Float[Array, "64 64 C"]) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
+    def encode(self, x: Float[Array, "S S C"]) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
         h = jnp.transpose(x, (2, 0, 1))
         for conv in self.convs:
             h = jax.nn.relu(conv(h))
         h = jax.nn.relu(self.fc(h.reshape(-1)))
         return self.mu(h), self.log_var(h)
 
-    def decode(self, z: Float[Array, " k"]) -> Float[Array, "64 64 C"]:
+    def decode(self, z: Float[Array, " k"]) -> Float[Array, "S S C"]:
         h = jax.nn.relu(self.dec_fc1(z))
-        h = jax.nn.relu(self.dec_fc2(h)).reshape(64, 4, 4)
+        h = jax.nn.relu(self.dec_fc2(h)).reshape(64, self.base, self.base)
         for i, deconv in enumerate(self.deconvs):
             h = deconv(h)
             if i < len(self.deconvs) - 1:
@@ -257,18 +265,18 @@ def make_model(
     """A freshly initialised model.
 
     Args:
-        kind: ``"conv"`` (needs 64 x 64 images) or ``"linear"``.
+        kind: ``"conv"`` (needs 64 x 64 or 32 x 32 images) or ``"linear"``.
         image_shape: (H, W, C) of the data.
         latent_dim: number of latents.
         key: initialisation key.
 
     Raises:
-        ValueError: unknown kind, or a conv model on images that are not 64 x 64.
+        ValueError: unknown kind, or a conv model on images that are not 64 x 64 or 32 x 32.
     """
     if kind == "conv":
-        if tuple(image_shape[:2]) != (64, 64):
-            raise ValueError(f"the conv VAE needs 64 x 64 images; got {tuple(image_shape)}")
-        return ConvVAE(image_shape[2], latent_dim, key=key)
+        if tuple(image_shape[:2]) not in ((64, 64), (32, 32)):
+            raise ValueError(f"the conv VAE needs 64 x 64 or 32 x 32 images; got {tuple(image_shape)}")
+        return ConvVAE(image_shape[2], latent_dim, size=image_shape[0], key=key)
     if kind == "linear":
         return LinearVAE(tuple(image_shape), latent_dim, key=key)  # type: ignore[arg-type]
     raise ValueError(f"unknown model kind {kind!r}; known: conv, linear")

@@ -2,7 +2,10 @@
 
 A runs folder holds one experiment (one :class:`~linvae.deep.config.DeepConfig` grid)::
 
-    <runs>/config.json                      # the training-relevant config; a mismatch is refused
+    <runs>/config.json                      # training config, data source, image fingerprint; a mismatch is refused
+    <runs>/evaluation.json                  # evaluation settings (sizes, bins, each metric's settings); ditto
+    <runs>/invocations.json                 # wall time, CPU time and load average of every command that ran here
+    <runs>/summary.csv, summary.md          # the result table of the sweep (one row per phase, beta, lambda)
     <runs>/beta/b<β>_s<seed>/model.npz      # β-VAE phase: parameters + controller state (+ record)
     <runs>/beta/b<β>_s<seed>/train.json     # window means, history, status, config, provenance, revision
     <runs>/lambda/b<β>_l<λ>_s<seed>/...     # λβ phase, same files
@@ -12,10 +15,16 @@ A runs folder holds one experiment (one :class:`~linvae.deep.config.DeepConfig` 
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import functools
 import json
 import os
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -80,3 +89,88 @@ def finite_or_none(x: float) -> float | None:
     """``x`` as a float, or ``None`` if it is not finite (JSON has no NaN)."""
     x = float(x)
     return x if x == x and abs(x) != float("inf") else None
+
+
+def check_or_record(
+    path: str | os.PathLike[str], mine: dict[str, Any], what: str, names: dict[str, str] | None = None
+) -> None:
+    """Compare ``mine`` with the record at ``path``: ``ValueError`` naming every differing key (stored
+    and requested values) if they differ; write ``mine`` if there is no record yet, and add the keys
+    the record lacks (a folder written by an older linvae). Never removes or rewrites anything else.
+
+    Args:
+        path: the JSON record (``<runs>/config.json``, ``<runs>/evaluation.json``).
+        mine: what this run would record.
+        what: what the record describes, for the message.
+        names: readable names of some keys, for the message.
+    """
+    path = Path(path)
+    names = names or {}
+    if not path.exists():
+        write_json(path, mine)
+        return
+    theirs = read_json(path)
+    diff = {k: (theirs[k], v) for k, v in mine.items() if k in theirs and theirs[k] != v}
+    if diff:
+        lines = "; ".join(f"{names.get(k, k)}: stored {a!r}, requested {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(
+            f"{path.parent} holds runs of a different configuration ({what}: {lines}); nothing was"
+            " changed there. Use the stored settings, or choose another --runs folder"
+        )
+    missing = {k: v for k, v in mine.items() if k not in theirs}
+    if missing:
+        write_json(path, {**theirs, **missing})
+
+
+#: Seconds between load-average samples while a command runs.
+LOAD_SAMPLE_S = 15.0
+
+
+@contextlib.contextmanager
+def measured(what: str) -> Iterator[dict[str, Any]]:
+    """Measure a command: wall and CPU time (all threads of this process) and the machine's 1-minute
+    load average, sampled every :data:`LOAD_SAMPLE_S` s (``uptime``'s first number; on a quiet
+    machine it stays near the cores this process keeps busy). Yields a dict filled in on exit.
+
+    The CPU time is what a quiet machine would also spend; ``cpu_s / cores`` is a lower bound of the
+    wall time there, ``cpu_s`` an upper bound (one core busy throughout).
+    """
+    record: dict[str, Any] = {
+        "what": what,
+        "command": sys.argv,
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "load_start": list(os.getloadavg()),
+    }
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(LOAD_SAMPLE_S):
+            samples.append(os.getloadavg()[0])
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        yield record
+    finally:
+        stop.set()
+        thread.join()
+        record.update(
+            wall_s=time.perf_counter() - t0,
+            cpu_s=time.process_time() - c0,
+            load_end=list(os.getloadavg()),
+            load_mean=float(sum(samples) / len(samples)) if samples else os.getloadavg()[0],
+            load_max=max(samples) if samples else os.getloadavg()[0],
+            load_samples=len(samples),
+        )
+
+
+def append_invocation(runs: str | os.PathLike[str], record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Append ``record`` (from :func:`measured`) to ``<runs>/invocations.json``; returns the whole list."""
+    path = Path(runs) / "invocations.json"
+    items = read_json(path)["invocations"] if path.exists() else []
+    items.append(record)
+    write_json(path, {"invocations": items})
+    return items

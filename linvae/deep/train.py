@@ -64,10 +64,18 @@ from jax import Array
 
 from linvae.deep import checkpoint
 from linvae.deep.config import DeepConfig, validate
-from linvae.deep.data import AbstractDataset, LinearGaussian, load, to_device
+from linvae.deep.data import AbstractDataset, LinearGaussian, Pooled, fingerprint, load, to_device
 from linvae.deep.model import AbstractVAE, make_model
 from linvae.deep.objective import Terms, terms
-from linvae.deep.record import Member, code_revision, finite_or_none, member_dir, read_json, write_json
+from linvae.deep.record import (
+    Member,
+    check_or_record,
+    code_revision,
+    finite_or_none,
+    member_dir,
+    read_json,
+    write_json,
+)
 from linvae.numeric import schedules
 
 F32 = jnp.float32
@@ -122,8 +130,19 @@ class TrainState(NamedTuple):
 
 
 def open_dataset(cfg: DeepConfig) -> AbstractDataset:
-    """The configured data set (``FileNotFoundError`` naming the file when ``source="real"`` lacks it)."""
-    return load(cfg.dataset, data_dir=cfg.data_path, source=cfg.source)
+    """The configured data set (``FileNotFoundError`` naming the file when ``source="real"`` lacks it),
+    mean-pooled to ``cfg.image_size`` when that is below the file's resolution (:class:`Pooled`)."""
+    return at_resolution(cfg, load(cfg.dataset, data_dir=cfg.data_path, source=cfg.source))
+
+
+def at_resolution(cfg: DeepConfig, dataset: AbstractDataset) -> AbstractDataset:
+    """``dataset`` as the model of ``cfg`` sees it: itself, or :class:`Pooled` to ``cfg.image_size``."""
+    side = dataset.image_shape[0]
+    if isinstance(dataset, LinearGaussian) or side == cfg.image_size:
+        return dataset
+    if side % cfg.image_size:
+        raise ValueError(f"image_size {cfg.image_size} does not divide the data set's {side} x {side} images")
+    return Pooled(dataset, side // cfg.image_size)
 
 
 def observations(dataset: AbstractDataset, key: Array, n: int) -> Array:
@@ -669,7 +688,7 @@ def train_phase(
 
 #: Config fields that change what a trained model is; a runs folder refuses a config that differs.
 TRAINING_FIELDS = (
-    "dataset", "model", "latent_dim", "likelihood", "obs_var", "learning_rate", "adam_b1", "adam_b2",
+    "dataset", "image_size", "model", "latent_dim", "likelihood", "obs_var", "learning_rate", "adam_b1", "adam_b2",
     "adam_eps", "lr_decay_to", "batch_size", "beta_steps", "lambda_steps", "beta_schedule",
     "warmup_steps", "log_window",
 )  # fmt: skip
@@ -722,22 +741,37 @@ def load_model(
     return eqx.combine(params, static), ctrl, record
 
 
-def _check_runs_config(cfg: DeepConfig, runs: Path, target: float | None = None) -> None:
-    path = runs / "config.json"
+def runs_identity(cfg: DeepConfig, dataset: AbstractDataset, target: float | None = None) -> dict[str, Any]:
+    """What makes the models of a runs folder comparable: the training fields of ``cfg``, the
+    minibatch protocol, and the data: its source kind (real file or stand-in) and image fingerprint
+    (:func:`linvae.deep.data.fingerprint`). Stored in ``<runs>/config.json``."""
     mine: dict[str, Any] = {k: getattr(cfg, k) for k in TRAINING_FIELDS}
     mine["sampler"] = SAMPLER
+    mine["data_source"] = dataset.provenance.kind
+    mine["data_fingerprint"] = fingerprint(dataset)
     if target is not None:
         mine["kl_target"] = float(target)
-    if path.exists():
-        theirs = read_json(path)
-        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
-        if diff:
-            raise ValueError(
-                f"{runs} holds runs of a different configuration (stored, requested): {diff};"
-                " choose another --runs folder"
-            )
-    else:
-        write_json(path, mine)
+    return mine
+
+
+def check_runs_config(
+    cfg: DeepConfig, runs: str | os.PathLike[str], dataset: AbstractDataset, target: float | None = None
+) -> None:
+    """Refuse (``ValueError``) a runs folder whose ``config.json`` records another configuration,
+    data source or image fingerprint; a new folder gets one. Called before anything is trained.
+
+    Keys a folder written by an older linvae lacks are added, not refused."""
+    mine = runs_identity(cfg, dataset, target)
+    what = {"data_source": "data source", "data_fingerprint": "image fingerprint"}
+    check_or_record(Path(runs) / "config.json", mine, "training configuration or data", what)
+
+
+def check_runs(cfg: DeepConfig, runs: str | os.PathLike[str], dataset: AbstractDataset) -> None:
+    """:func:`check_runs_config` for ``runs`` and, in a KL-target sweep, for each target's folder."""
+    check_runs_config(cfg, runs, dataset)
+    for target, folder in target_folders(cfg, runs):
+        if target is not None:
+            check_runs_config(cfg, folder, dataset, target)
 
 
 def _group_checkpoint(
@@ -851,16 +885,11 @@ def train_sweep(
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     validate(cfg)
-    dataset = open_dataset(cfg) if dataset is None else dataset
+    dataset = open_dataset(cfg) if dataset is None else at_resolution(cfg, dataset)
     validate(cfg, num_images=_num_images(dataset), data_dim=math.prod(dataset.image_shape))
     runs = Path(runs)
-    runs.mkdir(parents=True, exist_ok=True)
-    _check_runs_config(cfg, runs)
+    check_runs(cfg, runs, dataset)
     folders = target_folders(cfg, runs)
-    for target, folder in folders:
-        if target is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            _check_runs_config(cfg, folder, target)
     # Move the images to the device once for every group of both phases (a no-op when already there).
     dataset = to_device(dataset)
     trained = {"beta": 0, "lambda": 0}

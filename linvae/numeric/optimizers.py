@@ -449,7 +449,7 @@ def _per_lane(state: AdamWState, beta, lam) -> tuple[Array, Array]:
 
 @functools.partial(jax.jit, static_argnames=("floor",))
 def _adamw_close(Sigma_Y, p, best_p, best_loss, beta, lam, floor):
-    value = jax.vmap(lambda q, b, l: _adamw_loss(q, Sigma_Y, b, l, floor))(p, beta, lam)
+    value = jax.vmap(lambda q, b, lm: _adamw_loss(q, Sigma_Y, b, lm, floor))(p, beta, lam)
     better = value < best_loss
     best_p = jax.tree_util.tree_map(
         lambda a, b: jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), p, best_p

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from linvae.deep.data import DSpritesReplica, calibration
+from linvae.deep.data import DSpritesReplica
 from linvae.deep.data.calibration import Match, dsprites_reference_masks, match_frames
 
 # Thresholds of issue 6 (specifications, not tolerances).

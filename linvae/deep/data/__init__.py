@@ -11,6 +11,7 @@ from linvae.deep.data.dataset import AbstractDataset as AbstractDataset
 from linvae.deep.data.dataset import Batch as Batch
 from linvae.deep.data.dataset import Provenance as Provenance
 from linvae.deep.data.dataset import Stored as Stored
+from linvae.deep.data.dataset import fingerprint as fingerprint
 from linvae.deep.data.dataset import make_batcher as make_batcher
 from linvae.deep.data.dataset import to_device as to_device
 from linvae.deep.data.files import DataFileError as DataFileError
@@ -24,5 +25,6 @@ from linvae.deep.data.grid import FactorGrid as FactorGrid
 from linvae.deep.data.grid import factors_to_index as factors_to_index
 from linvae.deep.data.grid import index_to_factors as index_to_factors
 from linvae.deep.data.linear_gaussian import LinearGaussian as LinearGaussian
+from linvae.deep.data.pooled import Pooled as Pooled
 from linvae.deep.data.room import Shapes3DLike as Shapes3DLike
 from linvae.deep.data.sprite import DSpritesReplica as DSpritesReplica
