@@ -132,7 +132,8 @@ def write_gallery_png(mfig: Any, path: Path) -> int:
         buf = io.BytesIO()
         mfig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"optimize": True})
         if buf.tell() <= GALLERY_MAX_BYTES or dpi == GALLERY_DPIS[-1]:
-            atomic_write(path, lambda fh, data=buf.getvalue(): fh.write(data))
+            data = buf.getvalue()
+            atomic_write(path, lambda fh: fh.write(data))
             return dpi
     raise AssertionError("unreachable")
 
