@@ -3,6 +3,15 @@
 Covariances are built from drawn eigenvalues and a drawn seed (not from raw matrices): they shrink
 well and can be made to satisfy a theorem's gap assumptions. Shapes come from a short list, because
 every new shape recompiles the jitted kernels.
+
+Two regimes:
+
+* :func:`problems` -- small shapes (:data:`SHAPES`), eigen-gaps of at least ``min_ratio`` (default 1.15);
+  ``near_degenerate=True`` lets consecutive eigenvalues come within a relative 1e-6..1e-2 of each other
+  (for statements with no gap assumption).
+* :func:`published_problems` -- the published regime of Vu, Wan & Wei (docs/theory.md §2.3):
+  (n, m) = :data:`PUBLISHED_SHAPE` = (50, 10), s = 5 signal eigenvalues (some near-degenerate) at least
+  45x above a noise floor sigma^2 of multiplicity n - s. One shape, so one compilation per kernel.
 """
 
 from __future__ import annotations
@@ -16,6 +25,14 @@ from linvae import numeric as nm
 
 #: (n, m) pairs drawn by the strategies: data dimension and latent dimension.
 SHAPES: tuple[tuple[int, int], ...] = ((4, 2), (6, 3))
+#: The shape of the tests that take an autodiff Hessian of the loss (one compilation, ~6 s of CPU, per
+#: shape and test module; (6, 3) costs twice that).
+HESSIAN_SHAPES: tuple[tuple[int, int], ...] = ((4, 2),)
+#: The published (n, m) (n = 50 instance, 10 latents).
+PUBLISHED_SHAPE: tuple[int, int] = (50, 10)
+#: Signal factors of the published regime and the least signal-to-floor eigenvalue ratio drawn.
+PUBLISHED_FACTORS = 5
+PUBLISHED_MIN_SNR = 45.0
 
 
 def orthogonal(n: int, seed: int) -> np.ndarray:
@@ -33,11 +50,23 @@ def spd(n: int, seed: int, lo: float = 0.2, hi: float = 3.0) -> np.ndarray:
     return 0.5 * (S + S.T)
 
 
+#: Consecutive eigenvalue ratios of a near-degenerate spectrum: 1 + 10^u, u in [-6, -2].
+near_degenerate_ratios = st.floats(-6.0, -2.0).map(lambda u: 1.0 + 10.0**u)
+
+
 @st.composite
-def spectra(draw, n: int, *, min_ratio: float = 1.15, lo: float = 0.1, hi: float = 50.0) -> np.ndarray:
-    """Distinct eigenvalues, descending, consecutive ratios >= ``min_ratio`` (a relative gap)."""
+def spectra(
+    draw, n: int, *, min_ratio: float = 1.15, lo: float = 0.1, hi: float = 50.0, near_degenerate: bool = False
+) -> np.ndarray:
+    """Distinct eigenvalues, descending, consecutive ratios >= ``min_ratio`` (a relative gap).
+
+    With ``near_degenerate`` each ratio is, with even odds, instead ``1 + 10^u``, u in [-6, -2].
+    """
     top = draw(st.floats(lo * min_ratio ** (n - 1), hi))
-    ratios = draw(st.lists(st.floats(min_ratio, 3.0), min_size=n - 1, max_size=n - 1))
+    ratio = st.floats(min_ratio, 3.0)
+    if near_degenerate:
+        ratio = st.one_of(ratio, near_degenerate_ratios)
+    ratios = draw(st.lists(ratio, min_size=n - 1, max_size=n - 1))
     mu = [top]
     for r in ratios:
         mu.append(mu[-1] / r)
@@ -54,17 +83,40 @@ class Case(NamedTuple):
 
 
 @st.composite
-def problems(draw, *, min_ratio: float = 1.15, shapes=SHAPES) -> Case:
+def problems(draw, *, min_ratio: float = 1.15, shapes=SHAPES, near_degenerate: bool = False) -> Case:
     """A problem with a drawn spectrum (distinct eigenvalues), a random eigenbasis and noise.
 
     One factor per eigendirection (``from_spectrum``); sigma2 is a drawn fraction of the smallest eigenvalue.
+    ``near_degenerate``: see :func:`spectra`.
     """
     n, m = draw(st.sampled_from(shapes))
-    mu = draw(spectra(n, min_ratio=min_ratio))
+    mu = draw(spectra(n, min_ratio=min_ratio, near_degenerate=near_degenerate))
     seed = draw(st.integers(0, 2**31 - 1))
     frac = draw(st.floats(0.0, 0.9))
     prob = nm.from_spectrum(mu, sigma2=frac * float(mu.min()), basis=orthogonal(n, seed))
     return Case(prob, m, seed)
+
+
+@st.composite
+def published_problems(draw) -> Case:
+    """The published regime: (n, m) = (50, 10), 5 signal eigenvalues over a noise floor of multiplicity 45.
+
+    The floor sigma^2 is drawn in [0.01, 0.1] (published: 0.05); the weakest signal eigenvalue is 45..220
+    times the floor (published: 217 for n = 50); consecutive signal ratios are drawn from [1.15, 2] or are
+    near-degenerate (1 + 10^u, u in [-6, -2]). The floor eigenvalues are exactly equal (a factor model), so
+    latents 6..10 face a degenerate eigenspace, as in the published instance.
+    """
+    n, m = PUBLISHED_SHAPE
+    s = PUBLISHED_FACTORS
+    sigma2 = draw(st.floats(0.01, 0.1))
+    weakest = sigma2 * draw(st.floats(PUBLISHED_MIN_SNR, 220.0))
+    ratios = draw(
+        st.lists(st.one_of(st.floats(1.15, 2.0), near_degenerate_ratios), min_size=s - 1, max_size=s - 1)
+    )
+    signal = weakest * np.cumprod([1.0, *ratios])[::-1]
+    seed = draw(st.integers(0, 2**31 - 1))
+    mu = np.concatenate([signal, np.full(n - s, sigma2)])
+    return Case(nm.from_spectrum(mu, sigma2=sigma2, basis=orthogonal(n, seed)), m, seed)
 
 
 @st.composite

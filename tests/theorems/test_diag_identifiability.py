@@ -4,6 +4,7 @@ non-signed-permutation R and re-optimising (B, diag Σ_W) strictly increases the
 
 import functools
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -56,12 +57,15 @@ def _loss(prob, B, W, A, s2, beta, lam):
 
 @given(problems(), st.floats(0.2, 4.0), st.floats(0.0, 2.0), st.floats(0.05, 2.0), st.floats(-3.0, 3.0))
 def test_diag_identifiability_symbolic_matches_numeric(case, beta, lam, s2, phi):
-    """Re-optimised loss after rotating the decoder by R(φ) − optimal loss = the symbolic Hadamard gap."""
+    """Re-optimised loss after rotating the decoder by R(φ) − optimal loss = the symbolic Hadamard gap.
+
+    (That the optimum is axis-aligned is not read off the closed form, which is so by construction: the
+    map tests below find it from random starts.)
+    """
     prob, theta = _case(case, beta, lam, s2)
     opt = nm.lucas(prob, beta, lam, M, s2)
     A = np.asarray(opt.A)
     H = A.T @ A * (1.0 / s2 + 2.0 * lam)
-    assert_close(H - np.diag(np.diag(H)), np.zeros((M, M)), ROUNDOFF, "A^T A diagonal at the optimum")
     A_rot = A @ _rotation(phi).T
     B1, W1 = nm.encoder_block(jnp.asarray(A_rot), s2 * jnp.eye(prob.n), beta, lam, _variant(s2))
     rise = _loss(prob, B1, W1, A_rot, s2, beta, lam) - _loss(prob, opt.B, opt.Sigma_W, opt.A, s2, beta, lam)
@@ -104,20 +108,36 @@ def test_diag_identifiability_is_stationary(case, beta, lam, s2):
     assert_stationary((gB, jnp.diag(gW), gA), (opt.B, opt.Sigma_W, opt.A), STATIONARY)
 
 
-@pytest.mark.slow
-@settings(max_examples=10)
-@given(problems(), st.floats(0.2, 2.0), st.floats(0.1, 1.0))
-def test_diag_identifiability_map_finds_axis_aligned_optimum(case, beta, s2):
-    """The D3/E2 alternating map from a random start ends with AᵀA diagonal at the optimal loss."""
+def _map_finds_axis_aligned_optimum(case, beta, s2, tol, max_sweeps):
     prob, _ = _case(case, beta, 0.0, s2)
     mu = np.asarray(prob.mu)
     assume(mu[0] > 1.1 * mu[1] and (M == prob.n or mu[M] < 0.9 * beta * s2 or mu[M] < 0.9 * mu[M - 1]))
-    run = nm.alternating(
-        prob, beta, 0.0, M, key=case.seed, variant=_variant(s2), tol=1e-13, max_sweeps=200_000
-    )
+    with warnings.catch_warnings():
+        # A run at the cap is skipped below (slow contraction of the rotation mode is no counterexample).
+        warnings.simplefilter("ignore", nm.NotConvergedWarning)
+        run = nm.alternating(
+            prob, beta, 0.0, M, key=case.seed, variant=_variant(s2), tol=tol, max_sweeps=max_sweeps
+        )
     assume(bool(run.converged))
     AtA = np.asarray(run.A.T @ run.A)
     off = np.linalg.norm(AtA - np.diag(np.diag(AtA)))
-    assert off <= CONVERGED.atol + CONVERGED.rtol * np.linalg.norm(AtA)
+    assert off <= CONVERGED.atol + CONVERGED.rtol * np.linalg.norm(AtA), f"off-diagonal {off:.3e} of A^T A"
     ref = nm.losses(prob, nm.lucas(prob, beta, 0.0, M, s2), beta, 0.0).total
     assert_close(nm.losses(prob, run, beta, 0.0).total, ref, CONVERGED, "optimal loss")
+
+
+@settings(max_examples=10)
+@given(problems(shapes=((4, 2),), min_ratio=1.5), st.floats(0.2, 2.0), st.floats(0.1, 1.0))
+def test_diag_identifiability_map_finds_axis_aligned_optimum(case, beta, s2):
+    """The D3/E2 alternating map from a random start ends at the optimal loss with AᵀA diagonal: a global
+    optimum found by minimisation, not built (CI size: one shape, gaps >= 1.5 so the rotation mode contracts
+    within ~10^4 sweeps) (A1, A2)."""
+    _map_finds_axis_aligned_optimum(case, beta, s2, 1e-11, 50_000)
+
+
+@pytest.mark.slow
+@settings(max_examples=10)
+@given(problems(), st.floats(0.2, 2.0), st.floats(0.1, 1.0))
+def test_diag_identifiability_map_finds_axis_aligned_optimum_full(case, beta, s2):
+    """The same over both shapes and the default gaps (>= 1.15), to 1e-13."""
+    _map_finds_axis_aligned_optimum(case, beta, s2, 1e-13, 200_000)

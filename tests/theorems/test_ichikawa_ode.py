@@ -13,34 +13,59 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from linvae._tolerance import ROUNDOFF, SQRT_N_SCALING
+from linvae._tolerance import ROUNDOFF, Tol
 from linvae.numeric import ichikawa as ik
 from tests.helpers import assert_close
 
-SEEDS = 6
+#: Width of the band around 1/2 for the exponent p of the sup error ~ N^-p, fitted over >= 3 sizes. The
+#: seed-averaged sup error over S seeds has a relative spread ~0.4/sqrt(S), so p fitted over sizes spanning
+#: a factor 4 has a standard error ~0.4/sqrt(S) (0.035 at S = 128). The error is ~a N^-1/2 + b N^-1
+#: (fluctuations plus the finite-N bias of the mean field), which biases p up, by less the larger N.
+#: Measured at S = 128, N = 100, 200, 400, keys 1-3: p = 0.49, 0.48, 0.56 (M = 1), 0.54, 0.52, 0.52 (M = 2).
+#: 0.1 separates 1/2 from a plateau (p ~ 0: an ODE wrong at O(1)) and from p ~ 1 (a bias-dominated
+#: error). Proposed for linvae/_tolerance.py in place of SQRT_N_SCALING, which accepts any p in [0.21, 1].
+SQRT_N_EXPONENT = Tol(0.0, 0.1, "exponent p of sup|SGD - ODE| ~ N^-p fitted over >= 3 sizes: 1/2 +- 0.1")
+
+#: M -> (M*, model and SGD constants): one latent, and a superfluous second latent with weight decay.
+CASES = {
+    1: (1, dict(rho=1.0, eta=1.0, beta=0.5, tau=0.5, kappa=0.0)),
+    2: (1, dict(rho=2.0, eta=0.5, beta=0.3, tau=0.4, kappa=0.1)),
+}
 
 
-def _sup_error(N, kw, M, M_star, t1=2.0):
-    sim = ik.online_sgd(N, t1=t1, saves=10, key=1, seeds=SEEDS, M=M, M_star=M_star, **kw)
-    errs = []
-    for s in range(SEEDS):
-        op0 = ik.OrderParams(*(x[s, 0] for x in sim.order))
-        ode = ik.integrate_ode(op0, np.asarray(sim.ts), form="matrix", **kw)
-        errs.append(max(float(np.max(np.abs(np.asarray(a[s]) - np.asarray(b)))) for a, b in zip(sim.order, ode, strict=True)))
-    return float(np.mean(errs))
+def _sup_error(N, kw, M, M_star, seeds, t1=2.0):
+    """Seed-averaged sup over t in [0, t1] and all order parameters of |SGD - ODE|.
+
+    One ODE trajectory per N, from the seed-mean initial order parameters (the deterministic N -> inf
+    start, to O((N seeds)^-1/2)); each run's own O(N^-1/2) initial deviation is part of its error.
+    """
+    sim = ik.online_sgd(N, t1=t1, saves=10, key=1, seeds=seeds, M=M, M_star=M_star, **kw)
+    op0 = ik.OrderParams(*(np.mean(np.asarray(x[:, 0]), axis=0) for x in sim.order))
+    ode = ik.integrate_ode(op0, np.asarray(sim.ts), form="matrix", **kw)
+    dev = [np.abs(np.asarray(a) - np.asarray(b)[None]).reshape(seeds, -1) for a, b in zip(sim.order, ode, strict=True)]
+    return float(np.mean(np.max(np.concatenate(dev, axis=1), axis=1)))
 
 
-@pytest.mark.parametrize(
-    ("M", "M_star", "kw"),
-    [
-        (1, 1, dict(rho=1.0, eta=1.0, beta=0.5, tau=0.5, kappa=0.0)),
-        pytest.param(2, 1, dict(rho=2.0, eta=0.5, beta=0.3, tau=0.4, kappa=0.1), marks=pytest.mark.slow),
-    ],
-)
-def test_ichikawa_ode_sgd_approaches_ode(M, M_star, kw):
-    """Seed-averaged sup error at 4N over that at N is 1/2 within SQRT_N_SCALING."""
-    e1, e4 = _sup_error(200, kw, M, M_star), _sup_error(800, kw, M, M_star)
-    assert_close(e4 / e1, 0.5, SQRT_N_SCALING, f"error ratio (errors {e1:.3g}, {e4:.3g})")
+def _assert_sqrt_n(M, sizes, seeds):
+    M_star, kw = CASES[M]
+    errs = np.array([_sup_error(N, kw, M, M_star, seeds) for N in sizes])
+    p = -np.polyfit(np.log(sizes), np.log(errs), 1)[0]
+    assert_close(p, 0.5, SQRT_N_EXPONENT, f"exponent of the sup error (errors {errs} at N = {sizes})")
+
+
+@pytest.mark.parametrize("M", [1, 2])
+def test_ichikawa_ode_sgd_approaches_ode(M):
+    """The sup error of online SGD against the ODE falls like N^-1/2: the exponent fitted over N = 100, 200,
+    400 (128 seeds each) is 1/2 within SQRT_N_EXPONENT, for M = M* = 1 and for a superfluous latent with
+    weight decay (M = 2, M* = 1, κ = 0.1) (A1, A2). Most of the time goes to compiling one SGD per N."""
+    _assert_sqrt_n(M, (100, 200, 400), 128)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("M", [1, 2])
+def test_ichikawa_ode_sgd_approaches_ode_large_n(M):
+    """The same over N = 200 .. 1600 with 256 seeds."""
+    _assert_sqrt_n(M, (200, 400, 800, 1600), 256)
 
 
 @st.composite

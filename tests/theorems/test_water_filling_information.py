@@ -3,13 +3,13 @@
 import math
 
 import numpy as np
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from linvae import numeric as nm
 from linvae._tolerance import ROUNDOFF
-from tests.helpers import assert_close
-from tests.strategies import lams, orthogonal, problems
+from tests.helpers import assert_close, assert_psd, negative_curvature, objective_hessian
+from tests.strategies import HESSIAN_SHAPES, lams, orthogonal, problems
 
 
 def predicted(prob, beta, lam, m):
@@ -53,15 +53,27 @@ def test_information_is_monotone_in_beta_and_lambda(case, b1, b2, l1, l2):
     assert mi(b_lo, l_hi) >= mi(b_lo, l_lo) - slack, "non-decreasing in lambda"
 
 
-@given(case=problems(), lam=lams, frac=st.floats(0.5, 2.0))
-def test_information_vanishes_exactly_above_threshold(case, lam, frac):
-    """I(X;Y) = 0 iff beta >= beta_c = 1 + 2 lam mu_1."""
+@given(
+    case=problems(shapes=HESSIAN_SHAPES, near_degenerate=True),
+    lam=lams,
+    side=st.sampled_from([-1.0, 1.0]),
+    log_delta=st.floats(-3.0, -1.0),
+)
+def test_information_vanishes_exactly_above_threshold(case, lam, side, log_delta):
+    """I(X;Y) = 0 iff beta >= beta_c = 1 + 2 lam mu_1, decided by the loss itself, at beta - 1 within a
+    relative 1e-3..1e-1 of beta_c - 1 on either side: the collapsed point has a direction of negative
+    curvature exactly below beta_c (so no optimum is collapsed there), the water-filling point carries
+    information exactly then, is below the collapsed loss, and is itself a second-order minimum (A1)."""
     prob, m = case.prob, case.m
     beta_c = 1 + 2 * lam * float(prob.mu[0])
-    assume(abs(frac - 1) > 1e-9)  # at beta = beta_c exactly, rounding of beta decides the (flat) side
-    beta = 1 + frac * (beta_c - 1)
-    mi = float(nm.information(prob, nm.water_filling(prob, beta, lam, m)).mi_xy)
-    if beta >= beta_c:
-        assert mi == 0.0
-    else:
-        assert mi > 0.0
+    beta = 1 + (1 + side * 10.0**log_delta) * (beta_c - 1)
+    below = beta < beta_c
+    col = nm.collapsed(prob, m)
+    # The softest (b, a) pair at collapse has curvature ~ -(beta_c - beta)/(1 + beta): >= 1e-3 x O(1) here.
+    assert negative_curvature(objective_hessian(prob, col, beta, lam), ROUNDOFF) == below, "collapse unstable"
+    wf = nm.water_filling(prob, beta, lam, m)
+    mi = float(nm.information(prob, wf).mi_xy)
+    assert (mi > 0.0) == below, f"I(X;Y) = {mi} at beta / beta_c = {beta / beta_c}"
+    L_wf, L_col = (float(nm.losses(prob, s, beta, lam).total) for s in (wf, col))
+    assert (L_wf < L_col) == below, f"L(water-filling) - L(collapse) = {L_wf - L_col:.3e}"
+    assert_psd(objective_hessian(prob, wf, beta, lam), ROUNDOFF, "Hessian at the water-filling point")
