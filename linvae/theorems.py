@@ -296,7 +296,8 @@ _ENTRIES: tuple[Theorem, ...] = (
         number="T16",
         paper_label="T16 (§3.11)",
         variant="E1, any decoder",
-        statement="For E1 and any R ∈ O(m) the loss, the map and the flow are equivariant under "
+        statement="For E1 and any R ∈ O(m) the loss, the map and the gradient flows in the matrix and block "
+        "metrics are equivariant (the Euclidean flow on Cholesky factors is not, in Σ_W) under "
         "(B, Σ_W, A) → (RB, RΣ_WRᵀ, ARᵀ), so I(X;Y) and I(X;V) are invariant while pairwise MI, SAP and I_m "
         "are not.",
         hypotheses=("E1 (full Σ_W), isotropic prior", "R ∈ O(m)"),
