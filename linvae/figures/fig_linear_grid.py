@@ -110,14 +110,20 @@ def _cell(n, optimizer, beta, lam, st, prob, theory) -> dict:
         "converged": np.asarray(st.converged),
         "steps": np.asarray(st.steps),
     }
+    return _summarise(cell, np.ones(rec.shape, bool), theory)
+
+
+def _summarise(cell: dict, ok: np.ndarray, theory: dict | None) -> dict:
+    """Add the means over the runs ``ok`` of ``cell`` and, where the theory determines them, the closed
+    forms and the largest deviation of those runs from them (``None`` when no run is ``ok``)."""
     for key in ("recon", "sap", "i_m", "mi_xy", "mi_xv"):
-        cell[f"{key.replace('i_m', 'im')}_mean"] = float(np.mean(cell[key]))
+        cell[f"{key.replace('i_m', 'im')}_mean"] = float(np.mean(cell[key][ok])) if ok.any() else None
     if theory is not None:
-        cell["recon_theory"] = theory["recon"]
-        cell["mi_xy_theory"] = theory["mi_xy"]
-        cell["mi_xv_theory"] = theory["mi_xv"]
-        cell["recon_max_abs_dev"] = float(np.max(np.abs(rec - theory["recon"])))
-        cell["mi_xy_max_abs_dev"] = float(np.max(np.abs(cell["mi_xy"] - theory["mi_xy"])))
+        for key in ("recon", "mi_xy", "mi_xv"):
+            cell[f"{key}_theory"] = theory[key]
+        for key in ("recon", "mi_xy"):
+            dev = np.abs(cell[key][ok] - theory[key])
+            cell[f"{key}_max_abs_dev"] = float(np.max(dev)) if ok.any() else None
     return cell
 
 
@@ -241,10 +247,11 @@ def adamw_block(
     while state.step < proto.steps:
         todo = min(chunk, proto.steps - state.step)
         state, _ = opt.adamw_advance(prob, state, beta, lam, proto, todo, record_every=todo)
-        if state.step < proto.steps:
-            trace.append(np.asarray(state.best_loss))
-            trace_steps.append(state.step)
-        if part_path is not None and state.step < proto.steps:
+        if state.step == proto.steps:
+            break  # the last record is taken after adamw_finish
+        trace.append(np.asarray(state.best_loss))
+        trace_steps.append(state.step)
+        if part_path is not None:
             leaves = jax.tree_util.tree_leaves(state[:4])
             _save(
                 part_path,
@@ -379,21 +386,8 @@ def _adamw_cells(config: dict, betas, lams, cache: Path | None, theory: dict, lo
             cell["trace_steps"] = res["trace_steps"]
             ok = np.asarray(per["converged"], bool)
             cell["n_converged"] = int(ok.sum())
-            for key in ("recon", "sap", "i_m", "mi_xy", "mi_xv"):
-                # Means over the converged runs only: an unconverged run is not a result.
-                cell[f"{key.replace('i_m', 'im')}_mean"] = float(np.mean(per[key][ok])) if ok.any() else None
-            th = theory[(n, b, lam)]
-            if th is not None:
-                cell["recon_theory"] = th["recon"]
-                cell["mi_xy_theory"] = th["mi_xy"]
-                cell["mi_xv_theory"] = th["mi_xv"]
-                cell["recon_max_abs_dev"] = (
-                    float(np.max(np.abs(per["recon"][ok] - th["recon"]))) if ok.any() else None
-                )
-                cell["mi_xy_max_abs_dev"] = (
-                    float(np.max(np.abs(per["mi_xy"][ok] - th["mi_xy"]))) if ok.any() else None
-                )
-            cells.append(cell)
+            # Means and deviations over the converged runs only: an unconverged run is not a result.
+            cells.append(_summarise(cell, ok, theory[(n, b, lam)]))
     return cells
 
 

@@ -440,10 +440,8 @@ def _per_lane(state: AdamWState, beta, lam) -> tuple[Array, Array]:
             raise ValueError(f"{name} must be a scalar or one value per initialisation ({k},), got shape "
                              f"{jnp.shape(x)}")
         out.append(a)
-    for b in np.unique(np.asarray(out[0])):
-        check_beta_lam(b, 0.0)
-    for lam_value in np.unique(np.asarray(out[1])):
-        check_beta_lam(1.0, lam_value)
+    for b, lam_value in np.unique(np.stack([np.asarray(a) for a in out], -1), axis=0):
+        check_beta_lam(b, lam_value)
     return out[0], out[1]
 
 
