@@ -83,7 +83,20 @@ def test_linear_grid_json_cells(tmp_path):
     assert {c["n"] for c in cells} == {50, 100}
     for c in cells:
         assert len(c["recon"]) == len(c["sap"]) == len(c["i_m"]) >= 1
-        assert math.isclose(c["recon_mean"], sum(c["recon"]) / len(c["recon"]), rel_tol=1e-12)
+        # Means are over the converged runs (every run of the map; AdamW's --fast runs converge in no cell).
+        ok = [
+            r
+            for r, good in zip(
+                c["recon"],
+                c["converged"] if c["optimizer"] == "adamw" else [True] * len(c["recon"]),
+                strict=True,
+            )
+            if good
+        ]
+        if ok:
+            assert math.isclose(c["recon_mean"], sum(ok) / len(ok), rel_tol=1e-12)
+        else:
+            assert c["recon_mean"] is None
         if c["optimizer"] == "alternating" and c["lam"] == 0 and c["beta"] > 1:
             assert c["im_mean"] < 1e-6 and c["sap_mean"] < 1e-6  # collapse (T8, T10)
     assert {c["optimizer"] for c in cells} == {"alternating", "adamw"}
