@@ -38,20 +38,15 @@ from jax import Array
 from linvae.deep import metrics
 from linvae.deep.config import DeepConfig
 from linvae.deep.data import AbstractDataset
+from linvae.deep.data.sampler import as_observations
 from linvae.deep.metrics.ground_truth import sample_factors
 from linvae.deep.metrics.matched_mi import matched_mi_from_information
 from linvae.deep.model import AbstractVAE
 from linvae.deep.objective import decoder_mean, negative_log_likelihood
 from linvae.deep.record import Member, check_or_record, code_revision, member_dir, read_json, write_json
-from linvae.deep.train import (
-    as_observations,
-    at_resolution,
-    beta_members,
-    lambda_members,
-    load_model,
-    model_path,
-    open_dataset,
-)
+from linvae.deep.runs import load_model, model_path
+from linvae.deep.sweep import beta_members, lambda_members
+from linvae.deep.train import at_resolution, open_dataset
 
 _EVAL_TAG = 0xE7A1
 #: The evaluation key of model ``seed`` (recorded in every evaluation).

@@ -4,13 +4,15 @@ A runs folder holds one experiment (one :class:`~linvae.deep.config.DeepConfig` 
 
     <runs>/config.json                      # training config, data source, image fingerprint; a mismatch is refused
     <runs>/evaluation.json                  # evaluation settings (sizes, bins, each metric's settings); ditto
-    <runs>/invocations.json                 # wall time, CPU time and load average of every command that ran here
+    <runs>/invocations/*.json               # wall time, CPU time and load average of every command that ran here
     <runs>/summary.csv, summary.md          # the result table of the sweep (one row per phase, beta, lambda)
     <runs>/beta/b<β>_s<seed>/model.npz      # β-VAE phase: parameters + controller state (+ record)
     <runs>/beta/b<β>_s<seed>/train.json     # window means, history, status, config, provenance, revision
     <runs>/lambda/b<β>_l<λ>_s<seed>/...     # λβ phase, same files
     <runs>/<phase>/.../eval.json            # metrics of that model
-    <runs>/groups/<phase>-<hash>.npz        # in-progress checkpoint of a vmapped group
+    <runs>/<phase>/.../checkpoint.npz       # the model's in-progress checkpoint (linvae.deep.runs)
+    <runs>/<phase>/.../claim.json           # the worker training it now (linvae.deep.runs.Claims)
+    <runs>/aggregate.json                   # what the figures were last drawn from
 """
 
 from __future__ import annotations
@@ -168,9 +170,20 @@ def measured(what: str) -> Iterator[dict[str, Any]]:
 
 
 def append_invocation(runs: str | os.PathLike[str], record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Append ``record`` (from :func:`measured`) to ``<runs>/invocations.json``; returns the whole list."""
-    path = Path(runs) / "invocations.json"
-    items = read_json(path)["invocations"] if path.exists() else []
-    items.append(record)
-    write_json(path, {"invocations": items})
-    return items
+    """Add ``record`` (from :func:`measured`) to the runs folder's invocations; returns all of them,
+    oldest first.
+
+    Each invocation is its own file, ``<runs>/invocations/<start>-<host>-<pid>-<n>.json``, so workers
+    that finish at the same moment never overwrite each other's record (a single read-modify-write
+    file would lose one); a legacy ``<runs>/invocations.json`` is read as well.
+    """
+    import socket
+    import uuid
+
+    folder = Path(runs) / "invocations"
+    stamp = record.get("started", "").replace(":", "")
+    write_json(folder / f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.json", record)
+    legacy = Path(runs) / "invocations.json"
+    items = read_json(legacy)["invocations"] if legacy.exists() else []
+    items += [read_json(p) for p in sorted(folder.glob("*.json"))]
+    return sorted(items, key=lambda r: r.get("started", ""))

@@ -1,4 +1,4 @@
-r"""Training: a jitted step, many steps per host call, and ``vmap`` over the models of a sweep.
+r"""Training: a jitted step, many steps per host call, ``vmap`` over models, sharded over devices.
 
 Structure (all pure functions of explicit state):
 
@@ -8,30 +8,15 @@ Structure (all pure functions of explicit state):
   ``lax.scan``; each step is ``vmap``-ed over the models. Batches are drawn *on the device* from the
   data set passed as an argument (the stored uint8 array, or the procedural renderer), so there is no
   host round trip per step; the host sees the state once per chunk (progress bar, NaN report,
-  checkpoint).
-* :func:`train_phase` — one phase of the protocol for one group of models: chunks, atomic checkpoints
-  every ``checkpoint_every`` steps, resume from the group checkpoint, progress bar with steps/s and ETA.
-* :func:`train_sweep` — the published two-phase protocol over a (β, λ, seed) grid, training only the
-  models whose results are missing from the runs folder, in groups sized to device memory.
+  checkpoint). With several devices the model axis is sharded over them (:func:`model_mesh`; the data
+  set is replicated once per device) and each device runs its share of the models: the models never
+  exchange anything, so the result does not depend on how many devices share the group.
+* :func:`train_phase` — one phase of the protocol for one group of models: chunks, atomic per-model
+  checkpoints every ``checkpoint_every`` steps, resume from them, progress bar with steps/s and ETA.
+* :func:`group_size` — models per group, sized to device memory.
 
-Minibatches follow the published protocol, "batch 64 (shuffled, drop last)" (docs/theory.md §2.3): the
-data set of N images is visited in epochs of ``N // batch_size`` steps; epoch ``e`` of model ``seed``
-is a keyed pseudo-random permutation :math:`\pi_{\rm seed, e}` of ``[0, N)``, and global step ``t``
-trains on the images :math:`\pi_{\rm seed, e}(jB), \dots, \pi_{\rm seed, e}(jB + B - 1)` with
-:math:`e = \lfloor t / (N // B)\rfloor`, :math:`j = t \bmod (N // B)`, :math:`B` = ``batch_size``; the last
-``N mod B`` positions of each epoch are dropped. The permutation is a swap-or-not shuffle
-(:func:`shuffled_index`, Hoang, Morris & Rogaway 2012) with :data:`SHUFFLE_ROUNDS` rounds keyed by
-``fold_in(stream, e)``: a bijection of ``[0, N)`` for every N by construction, evaluated only at the
-``B`` positions a step needs (O(B) work, no N-array, no state), so the batch of step ``t`` is a pure
-function of ``(seed, t)``. It is not NumPy's or PyTorch's shuffle (the orders differ), only the same
-protocol. The λβ continuation goes on with the epochs of the global step count. The unbounded
-synthetic :class:`~linvae.deep.data.LinearGaussian` has no epochs: each step draws fresh samples.
-
-Randomness: model ``seed`` gives the initialisation key and a stream key; step ``t`` uses
-``fold_in(stream, t)`` for its reparameterisation noise (and for the fresh draws of
-``LinearGaussian``), epoch ``e`` uses ``fold_in(fold_in(stream, tag), e)`` for its permutation.
-Models that share a seed share initialisation and data order, whatever their β, λ and KL target,
-and a resumed run replays exactly the keys and batches of an uninterrupted one (bit-identical on CPU).
+The minibatch protocol and the random keys are :mod:`linvae.deep.data.sampler`; the sweep over a grid
+(which models, in which groups, claimed by which worker) is :mod:`linvae.deep.sweep`.
 
 NaN / inf: a model whose loss or gradient is not finite at step t keeps its last finite parameters,
 is marked dead with ``failed_at = t`` and stops updating; the others continue.
@@ -44,15 +29,11 @@ and the cotangent :math:`(1, \beta, \lambda)` pulls back the gradient of
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -61,34 +42,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import Array
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from linvae.deep import checkpoint
-from linvae.deep.config import DeepConfig, validate
-from linvae.deep.data import AbstractDataset, LinearGaussian, Pooled, fingerprint, load, to_device
+from linvae.deep.config import DeepConfig
+from linvae.deep.data import AbstractDataset, LinearGaussian, Pooled, load, to_device
+from linvae.deep.data.sampler import minibatch, step_key, stream_keys
 from linvae.deep.model import AbstractVAE, make_model
 from linvae.deep.objective import Terms, terms
-from linvae.deep.record import (
-    Member,
-    check_or_record,
-    code_revision,
-    finite_or_none,
-    member_dir,
-    read_json,
-    write_json,
-)
+from linvae.deep.record import Member
 from linvae.numeric import schedules
 
 F32 = jnp.float32
 #: Chunk means returned per model: NLL, KL, L2, β, total loss.
 HISTORY_FIELDS = ("nll", "kl", "l2", "beta", "loss")
-_STREAM_TAG = 0x5EED
-_EPOCH_TAG = 0xE90C
-#: Rounds of the swap-or-not shuffle. Each round is a keyed involution of [0, N); on dSprites
-#: (N = 737,280) the order statistics checked (rank correlation, gaps between neighbours, repeated
-#: gaps, factor balance within batches) match a uniform permutation from 16 rounds on; 32 doubles that.
-SHUFFLE_ROUNDS = 32
-#: Minibatch protocol recorded in a runs folder's config.json (runs of another protocol are refused).
-SAMPLER = f"shuffled epochs, drop last (swap-or-not, {SHUFFLE_ROUNDS} rounds)"
+#: Name of the mesh axis the models of a group are sharded over.
+MODEL_AXIS = "models"
 
 
 class TrainState(NamedTuple):
@@ -145,21 +114,6 @@ def at_resolution(cfg: DeepConfig, dataset: AbstractDataset) -> AbstractDataset:
     return Pooled(dataset, side // cfg.image_size)
 
 
-def observations(dataset: AbstractDataset, key: Array, n: int) -> Array:
-    """A float32 batch ``(n, H, W, C)``: images / 255, or exact draws for :class:`LinearGaussian`."""
-    if isinstance(dataset, LinearGaussian):
-        x, _ = dataset.sample(key, n)
-        return x.reshape((n, *dataset.image_shape))
-    return dataset.batch(key, n).images.astype(F32) / 255.0
-
-
-def as_observations(dataset: AbstractDataset, images: Array) -> Array:
-    """float32 observations of uint8 images (the inverse pixel map of :class:`LinearGaussian`)."""
-    if isinstance(dataset, LinearGaussian):
-        return dataset.decode(jnp.asarray(images)).reshape((images.shape[0], *dataset.image_shape))
-    return jnp.asarray(images).astype(F32) / 255.0
-
-
 def model_template(cfg: DeepConfig, dataset: AbstractDataset) -> AbstractVAE:
     """An initialised model (its structure and static fields; the values come from each seed)."""
     return make_model(cfg.model, dataset.image_shape, cfg.latent_dim, key=jax.random.key(0))
@@ -193,83 +147,10 @@ def controller(cfg: DeepConfig, target: Array | float | None = None) -> tuple[sc
     raise ValueError(f"unknown beta_schedule {cfg.beta_schedule!r}")
 
 
-# ---------------------------------------------------------------------------------------------------
-# Minibatches: shuffled epochs, drop last
-# ---------------------------------------------------------------------------------------------------
-
-_U32 = jnp.uint32
-
-
-def _mix32(x: Array) -> Array:
-    """A 32-bit integer finaliser (``lowbias32``, C. Wellons): every input bit flips each output bit
-    with probability close to 1/2."""
-    x = x ^ (x >> 16)
-    x = x * _U32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * _U32(0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def shuffled_index(key: Array, position: Array, n: int, rounds: int = SHUFFLE_ROUNDS) -> Array:
-    r"""The image at ``position`` of a keyed pseudo-random permutation :math:`\pi_{\rm key}` of ``[0, n)``.
-
-    Swap-or-not (Hoang, Morris & Rogaway, CRYPTO 2012): round r draws :math:`K_r \in [0, n)` and a hash
-    key; :math:`x` and its partner :math:`x' = K_r - x \bmod n` swap when a keyed hash of
-    :math:`\max(x, x')` has its top bit set. The decision is the same for both members of the pair, so
-    each round is an involution and the composition is a bijection of ``[0, n)`` for every ``n``, with
-    O(1) work per position and no table: ``position`` may be any int array (the B positions of one
-    step). Not NumPy's shuffle; a statistical one, not cryptographic. ``n < 2**31``.
-    """
-    bits = jax.random.bits(key, (rounds, 2), _U32)
-    nu = _U32(n)
-    x = jnp.asarray(position).astype(_U32)
-    for r in range(rounds):  # unrolled: one fused elementwise kernel, no loop on the device
-        partner = (bits[r, 0] % nu + nu - x) % nu
-        flip = (_mix32(jnp.maximum(x, partner) ^ bits[r, 1]) >> 31) == _U32(1)
-        x = jnp.where(flip, partner, x)
-    return x.astype(jnp.int32)
-
-
-def epoch_key(seed: Array | int, epoch: Array | int) -> Array:
-    """The key of epoch ``epoch``'s permutation for model ``seed``."""
-    return jax.random.fold_in(jax.random.fold_in(_stream_keys(seed)[1], _EPOCH_TAG), epoch)
-
-
-def batch_indices(seed: Array | int, step: Array | int, num_images: int, batch_size: int) -> Array:
-    """Indices (int32, ``(batch_size,)``) of the images of global step ``step`` for model ``seed``.
-
-    Step t is batch ``t mod (N // B)`` of epoch ``t // (N // B)``; a pure function of (seed, t), so a
-    resumed run sees the batches of an uninterrupted one. Within an epoch no index repeats.
-    """
-    per_epoch = num_images // batch_size
-    step = jnp.asarray(step, jnp.int32)
-    epoch, j = step // per_epoch, step % per_epoch
-    position = j * batch_size + jnp.arange(batch_size, dtype=jnp.int32)
-    return shuffled_index(epoch_key(seed, epoch), position, num_images)
-
-
-def minibatch(dataset: AbstractDataset, seed: Array | int, step: Array | int, batch_size: int) -> Array:
-    """The float32 observations ``(B, H, W, C)`` that model ``seed`` trains on at global step ``step``.
-
-    Grid data sets (stored or procedural): the shuffled-epoch batch of :func:`batch_indices`, gathered
-    or rendered on the device. :class:`LinearGaussian` (unbounded): fresh exact draws keyed by the step.
-    """
-    if isinstance(dataset, LinearGaussian):
-        k_data, _ = jax.random.split(jax.random.fold_in(_stream_keys(seed)[1], step))
-        return observations(dataset, k_data, batch_size)
-    index = batch_indices(seed, step, dataset.num_images, batch_size)
-    return dataset.images(dataset.index_to_factors(index)).astype(F32) / 255.0
-
-
 def _constant_setpoint(target: Array | float) -> schedules.SetPoint:
     """A constant KL set-point that may be a traced value (``schedules.constant_setpoint`` needs a float)."""
     c = jnp.asarray(target, F32)
     return lambda i: jnp.full(jnp.shape(i), c, F32)
-
-
-def _stream_keys(seed: Array | int) -> tuple[Array, Array]:
-    init_key, stream = jax.random.split(jax.random.key(seed))
-    return init_key, jax.random.fold_in(stream, _STREAM_TAG)
 
 
 def _member_targets(cfg: DeepConfig, m: int, targets: Sequence[float] | None) -> list[float]:
@@ -322,7 +203,7 @@ def init_state(
         seeds = jnp.asarray([mb.seed for mb in members], jnp.int32)
 
         def init_one(seed):
-            model = make_model(cfg.model, dataset.image_shape, cfg.latent_dim, key=_stream_keys(seed)[0])
+            model = make_model(cfg.model, dataset.image_shape, cfg.latent_dim, key=stream_keys(seed)[0])
             return eqx.filter(model, eqx.is_array)
 
         params = jax.vmap(init_one)(seeds)
@@ -348,6 +229,34 @@ def init_state(
 
 
 # ---------------------------------------------------------------------------------------------------
+# Devices: the model axis sharded over a mesh, the data replicated
+# ---------------------------------------------------------------------------------------------------
+
+
+def model_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A one-axis mesh (:data:`MODEL_AXIS`) over ``devices`` (default: the first device)."""
+    devices = [jax.devices()[0]] if devices is None else list(devices)
+    if not devices:
+        raise ValueError("choose at least one device")
+    return Mesh(np.asarray(devices, dtype=object), (MODEL_AXIS,))
+
+
+def place_models(tree: Any, mesh: Mesh) -> Any:
+    """``tree`` with every array of rank >= 1 sharded along its leading (model) axis over ``mesh`` and
+    every scalar (the global step) replicated. The model count must be a multiple of the device count."""
+    shard = NamedSharding(mesh, PartitionSpec(MODEL_AXIS))
+    whole = NamedSharding(mesh, PartitionSpec())
+    return jax.tree_util.tree_map(lambda a: jax.device_put(a, shard if jnp.ndim(a) else whole), tree)
+
+
+def place_data(dataset: AbstractDataset, mesh: Mesh) -> AbstractDataset:
+    """The data set's arrays replicated once on every device of ``mesh``."""
+    whole = NamedSharding(mesh, PartitionSpec())
+    arrays, rest = eqx.partition(dataset, eqx.is_array)
+    return eqx.combine(jax.device_put(arrays, whole), rest)
+
+
+# ---------------------------------------------------------------------------------------------------
 # The step and the chunk
 # ---------------------------------------------------------------------------------------------------
 
@@ -370,7 +279,7 @@ def make_step(
 
     def step_one(params, opt_state, ctrl_state, beta, lam, target, seed, alive, step, window_start, dataset):
         ctrl, _ = controller(cfg, target if cfg.kl_targets else None)
-        key = jax.random.fold_in(_stream_keys(seed)[1], step)
+        key = step_key(seed, step)
         _, k_noise = jax.random.split(key)
         x = minibatch(dataset, seed, step, cfg.batch_size)
 
@@ -412,18 +321,77 @@ def use_scan(cfg: DeepConfig, device: jax.Device | None = None) -> bool:
     return device.platform != "cpu" or cfg.model == "linear"
 
 
+def _local(a: Any, device: jax.Device) -> Any:
+    """The part of ``a`` that lives on ``device`` (its shard; the whole of a replicated array)."""
+    if not isinstance(a, jax.Array):
+        return a
+    for shard in a.addressable_shards:
+        if shard.device == device:
+            return shard.data
+    raise ValueError(f"an array of shape {a.shape} has no part on {device}")
+
+
+def _per_device(fn: Callable[[Any, Any], Any], mesh: Mesh) -> Callable[[Any, AbstractDataset], Any]:
+    """``fn(carry, dataset)`` run by every device of ``mesh`` on its own models, as one jitted
+    single-device program per device, dispatched asynchronously (the devices run side by side).
+
+    Each device runs exactly the program one device runs on a group of that many models, so a model's
+    numbers do not depend on the device count: an SPMD-partitioned program (``jit`` of the sharded
+    arrays, ``shard_map``) is optimised by another pipeline than a single-device one, and on CPU its
+    floating-point rewrites differ (measured: Adam's update of one weight matrix differs in the last
+    bit after one step). The carry comes in and goes out sharded along the model axis
+    (:func:`place_models`); the data set is replicated (:func:`place_data`).
+    """
+    jitted = eqx.filter_jit(fn)
+    devices = list(mesh.devices.flat)
+    shard = NamedSharding(mesh, PartitionSpec(MODEL_AXIS))
+    whole = NamedSharding(mesh, PartitionSpec())
+
+    def run(carry: Any, dataset: AbstractDataset) -> Any:
+        outs = [
+            jitted(
+                jax.tree_util.tree_map(lambda a, d=d: _local(a, d), carry),
+                jax.tree_util.tree_map(lambda a, d=d: _local(a, d), dataset),
+            )
+            for d in devices
+        ]
+        leaves = [jax.tree_util.tree_leaves(o) for o in outs]
+        treedef = jax.tree_util.tree_structure(outs[0])
+        joined = []
+        for parts in zip(*leaves, strict=True):
+            if parts[0].ndim:
+                global_shape = (sum(p.shape[0] for p in parts), *parts[0].shape[1:])
+                joined.append(jax.make_array_from_single_device_arrays(global_shape, shard, list(parts)))
+            else:
+                joined.append(jax.make_array_from_single_device_arrays((), whole, list(parts)))
+        return jax.tree_util.tree_unflatten(treedef, joined)
+
+    return run
+
+
 def make_chunk(
-    cfg: DeepConfig, static: Any, steps: int, n: int, window_start: int, *, scan: bool | None = None
+    cfg: DeepConfig,
+    static: Any,
+    steps: int,
+    n: int,
+    window_start: int,
+    *,
+    scan: bool | None = None,
+    mesh: Mesh | None = None,
 ) -> Callable[[TrainState, AbstractDataset], tuple[TrainState, Array]]:
     """A ``(state, dataset) -> (state, means)`` that runs ``n`` steps of every model.
 
     With ``scan`` (default on accelerators) it is one jitted ``lax.scan`` of ``n`` steps; otherwise a
     host loop of ``n`` asynchronously dispatched jitted steps (see :func:`use_scan`). Both compute the
     same steps. ``means`` is ``(M, 5)``: the chunk means of :data:`HISTORY_FIELDS` over the steps each
-    model was alive (NaN when it was dead for the whole chunk).
+    model was alive (NaN when it was dead for the whole chunk). The models are sharded over the
+    devices of ``mesh`` (default: the first device), each device running its own models
+    (:func:`_per_device`); M must be a multiple of the device count, and the state and data must be
+    placed with :func:`place_models` and :func:`place_data`.
     """
     step_one = jax.vmap(make_step(cfg, static, steps), in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None, None))
     scan = use_scan(cfg) if scan is None else scan
+    mesh = model_mesh() if mesh is None else mesh
 
     def advance(carry: tuple[TrainState, Array, Array], dataset: AbstractDataset):
         s, acc, alive_steps = carry
@@ -443,12 +411,9 @@ def make_chunk(
         )  # fmt: skip
         return s, acc, alive_steps + ok.astype(jnp.int32)
 
-    def start(state: TrainState):
+    def zeros(state: TrainState) -> tuple[TrainState, Array, Array]:
         m = state.beta.shape[0]
-        carry = (state, jnp.zeros((m, len(HISTORY_FIELDS)), F32), jnp.zeros((m,), jnp.int32))
-        # Committed arrays throughout: jit caches committed and uncommitted inputs separately, and a
-        # mix would compile the step again at the start of every chunk.
-        return jax.device_put(carry, jax.devices()[0])
+        return state, jnp.zeros((m, len(HISTORY_FIELDS)), F32), jnp.zeros((m,), jnp.int32)
 
     def finish(carry):
         state, acc, alive_steps = carry
@@ -456,17 +421,18 @@ def make_chunk(
 
     if scan:
 
-        @eqx.filter_jit
-        def chunk(state: TrainState, dataset: AbstractDataset) -> tuple[TrainState, Array]:
-            carry, _ = jax.lax.scan(lambda c, _: (advance(c, dataset), None), start(state), None, length=n)
+        def scanned(state: TrainState, dataset: AbstractDataset) -> tuple[TrainState, Array]:
+            carry, _ = jax.lax.scan(lambda c, _: (advance(c, dataset), None), zeros(state), None, length=n)
             return finish(carry)
 
-        return chunk
+        return _per_device(scanned, mesh)
 
-    advance_jit = eqx.filter_jit(advance)
+    advance_jit = _per_device(advance, mesh)
 
     def chunk_loop(state: TrainState, dataset: AbstractDataset) -> tuple[TrainState, Array]:
-        carry = start(state)
+        # Committed arrays throughout: jit caches committed and uncommitted inputs separately, and a
+        # mix would compile the step again at the start of every chunk.
+        carry = place_models(zeros(state), mesh)
         for _ in range(n):
             carry = advance_jit(carry, dataset)
         return finish(carry)
@@ -479,13 +445,14 @@ def make_chunk(
 # ---------------------------------------------------------------------------------------------------
 
 
-def device_memory_bytes(device: jax.Device | None = None) -> int:
-    """Memory a group may live in: the accelerator's ``bytes_limit``, or physical RAM on CPU."""
+def device_memory(device: jax.Device | None = None) -> tuple[int, int]:
+    """``(limit, in_use)`` bytes of a device: the accelerator's ``bytes_limit`` and ``bytes_in_use``,
+    or physical RAM and 0 on CPU."""
     device = jax.devices()[0] if device is None else device
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and stats.get("bytes_limit"):
-        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
-    return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        return int(stats["bytes_limit"]), int(stats.get("bytes_in_use", 0))
+    return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")), 0
 
 
 def model_bytes(cfg: DeepConfig, dataset: AbstractDataset) -> int:
@@ -510,24 +477,54 @@ def model_bytes(cfg: DeepConfig, dataset: AbstractDataset) -> int:
     return int(inter + 4 * param)
 
 
-def group_size(cfg: DeepConfig, dataset: AbstractDataset, n_models: int) -> int:
-    """Models per ``vmap`` group: as many as fit in ``memory_fraction`` of device memory (after the
-    data set), capped by ``max_models`` when set and by ``n_models``.
-
-    On CPU the automatic size is 1: XLA's CPU backend turns the vmapped convolutions into grouped
-    convolutions that run slower per model than one model at a time (measured 3.5x at 2 models,
-    ``benchmarks/deep_train.py``), so groups pay only on accelerators. ``max_models`` still forces a size.
-    """
-    if cfg.max_models:
-        return max(1, min(cfg.max_models, n_models))
-    if jax.devices()[0].platform == "cpu":
-        return 1
-    data_bytes = sum(
+def data_bytes(dataset: AbstractDataset) -> int:
+    """Bytes of the data set's arrays (one replica)."""
+    return sum(
         x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(eqx.filter(dataset, eqx.is_array))
     )
-    budget = cfg.memory_fraction * device_memory_bytes() - data_bytes
-    fit = max(1, int(budget // max(model_bytes(cfg, dataset), 1)))
-    return max(1, min(fit, n_models))
+
+
+def resident_on(dataset: AbstractDataset, device: jax.Device) -> bool:
+    """Whether every array of the data set already has a copy on ``device`` (so that the device's
+    ``bytes_in_use`` counts it)."""
+    leaves = jax.tree_util.tree_leaves(eqx.filter(dataset, eqx.is_array))
+    return all(isinstance(x, jax.Array) and device in x.devices() for x in leaves)
+
+
+def models_per_device(
+    *, limit: int, in_use: int, fraction: float, per_model: int, data: int, data_resident: bool
+) -> int:
+    """How many models fit on one device: ``fraction * limit`` less what is in use, less the data set
+    unless it is already resident (then ``in_use`` counts it: counting it again would halve what fits
+    on a card that the data fills), divided by one model's bytes; at least 1."""
+    budget = fraction * limit - in_use - (0 if data_resident else data)
+    return max(1, int(budget // max(per_model, 1)))
+
+
+def group_size(
+    cfg: DeepConfig, dataset: AbstractDataset, n_models: int, devices: Sequence[jax.Device] | None = None
+) -> int:
+    """Models per ``vmap`` group over ``devices`` (default the first): on each device as many as fit in
+    ``memory_fraction`` of its memory beside one replica of the data set (:func:`models_per_device`),
+    times the device count; capped by ``max_models`` when set and by ``n_models``.
+
+    On CPU the automatic size is one model per device: XLA's CPU backend turns the vmapped
+    convolutions into grouped convolutions that run slower per model than one model at a time
+    (measured 3.5x at 2 models, ``benchmarks/deep_train.py``), so groups pay only on accelerators.
+    ``max_models`` still forces a size (a group that is not a multiple of the device count is padded
+    by :func:`train_phase`).
+    """
+    devices = [jax.devices()[0]] if devices is None else list(devices)
+    if cfg.max_models:
+        return max(1, min(cfg.max_models, n_models))
+    if devices[0].platform == "cpu":
+        return max(1, min(len(devices), n_models))
+    limit, in_use = device_memory(devices[0])
+    fit = models_per_device(
+        limit=limit, in_use=in_use, fraction=cfg.memory_fraction, per_model=model_bytes(cfg, dataset),
+        data=data_bytes(dataset), data_resident=resident_on(dataset, devices[0]),
+    )  # fmt: skip
+    return max(1, min(fit * len(devices), n_models))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -561,6 +558,82 @@ def _bar(label: str, done: int, total: int, rate: float, models: int, eta: float
     )
 
 
+def _slice(tree: Any, i: int) -> Any:
+    return jax.tree_util.tree_map(lambda a: a[i], tree)
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
+
+
+def _member_key(phase: str, member: Member, target: float | None, start: int, end: int) -> dict[str, Any]:
+    """What a model's checkpoint must record to be resumed by this phase."""
+    key: dict[str, Any] = {"phase": phase, "member": list(member), "start": start, "end": end}
+    if target is not None:
+        key["target"] = float(target)
+    return key
+
+
+def checkpoint_step(
+    path: str | os.PathLike[str] | None,
+    *,
+    phase: str,
+    member: Member,
+    start_step: int,
+    steps: int,
+    target: float | None = None,
+) -> int | None:
+    """The global step at which the model's checkpoint at ``path`` resumes this phase, or ``None`` when
+    there is none (or it is of another phase, member, target or length: such a model starts afresh)."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        meta = checkpoint.load_meta(path)
+    except (OSError, ValueError, KeyError):
+        return None
+    key = _member_key(phase, member, target, start_step, start_step + steps)
+    if {k: meta.get(k) for k in key} != key or "step" not in meta:
+        return None
+    return int(meta["step"])
+
+
+def _save_members(
+    paths: Sequence[str | os.PathLike[str]],
+    state: TrainState,
+    keys: Sequence[dict[str, Any]],
+    hist_steps: list[int],
+    hist: list[np.ndarray],
+) -> None:
+    """One atomic checkpoint per model: its slice of the state and its own history."""
+    host = jax.device_get(state)
+    for i, (path, key) in enumerate(zip(paths, keys, strict=True)):
+        mine = host._replace(**{f: _slice(getattr(host, f), i) for f in TrainState._fields if f != "step"})
+        meta = dict(key, step=int(host.step), history_steps=hist_steps, history=[h[i].tolist() for h in hist])
+        checkpoint.save(path, mine, meta)
+
+
+def _load_members(
+    paths: Sequence[str | os.PathLike[str]], state: TrainState
+) -> tuple[TrainState, list[int], list[np.ndarray]]:
+    """The group state stacked from each model's checkpoint (``state`` gives the structure)."""
+    like = state._replace(**{f: _slice(getattr(state, f), 0) for f in TrainState._fields if f != "step"})
+    loaded, metas = zip(*(checkpoint.load(p, like) for p in paths), strict=True)
+    steps = {int(s.step) for s in loaded}
+    hist_steps = metas[0]["history_steps"]
+    if len(steps) != 1 or any(m["history_steps"] != hist_steps for m in metas):
+        raise ValueError(
+            f"the models of a group must resume from the same step; checkpoints at {sorted(steps)}"
+        )
+    stacked = state._replace(
+        **{f: _stack([getattr(s, f) for s in loaded]) for f in TrainState._fields if f != "step"},
+        step=loaded[0].step,
+    )
+    hist = [
+        np.stack([np.asarray(m["history"][c], np.float32) for m in metas]) for c in range(len(hist_steps))
+    ]
+    return stacked, list(hist_steps), hist
+
+
 def train_phase(
     cfg: DeepConfig,
     dataset: AbstractDataset,
@@ -572,60 +645,101 @@ def train_phase(
     params: Any = None,
     ctrl_state: Any = None,
     targets: Sequence[float] | None = None,
-    checkpoint_path: str | os.PathLike[str] | None = None,
+    checkpoints: Sequence[str | os.PathLike[str]] | None = None,
+    devices: Sequence[jax.Device] | None = None,
     label: str = "",
     log: Callable[[str], None] | None = None,
     progress: bool = True,
     compiled: dict[Any, Any] | None = None,
     stop_at: int | None = None,
+    on_checkpoint: Callable[[int], None] | None = None,
+    pad_to: int | None = None,
 ) -> PhaseResult:
     """Train ``members`` together for ``steps`` steps from global step ``start_step``.
 
-    A checkpoint at ``checkpoint_path`` for the same members and phase is resumed; a new one is
-    written atomically every ``cfg.checkpoint_every`` steps (rounded up to whole chunks) and removed
-    at the end. Models that meet a non-finite loss stop with a message; the others continue.
+    Every model has its own checkpoint (``checkpoints[i]``), written atomically every
+    ``cfg.checkpoint_every`` steps (rounded up to whole chunks) and left in place at the end (the
+    caller removes it once the model's results are written). When every model of the group has a
+    checkpoint of this phase at the same step, the group resumes there (:func:`checkpoint_step`);
+    the caller groups models by that step. Models that meet a non-finite loss stop with a message;
+    the others continue. The models are sharded over ``devices`` (default the first device); a group
+    is padded to ``pad_to`` models, and to a multiple of the device count, with copies of its last
+    model, whose results are dropped.
+
+    What a model computes depends on how many models each device runs side by side (the ``vmap``
+    width per device: XLA drops a batch axis of size 1, and picks kernels by shape), not on which
+    models those are nor on how many devices share the group. Groups of the same width per device
+    therefore give bit-identical models on CPU however the models are grouped, sharded or resumed;
+    the sweep pads every group to its full width for that reason.
 
     Args:
         cfg: the configuration.
-        dataset: the data set (moved to the device here).
+        dataset: the data set (placed on the devices here).
         members: one (β, λ, seed) per model.
         phase: ``"beta"`` or ``"lambda"`` (window and checkpoint bookkeeping).
         start_step: global step of the phase start (0 or ``cfg.beta_steps``).
         steps: steps in the phase.
         params, ctrl_state: batched starting point (λβ continuation); fresh when ``None``.
         targets: KL set-point of each model (a ``cfg.kl_targets`` sweep; see :func:`init_state`).
-        checkpoint_path: the group checkpoint file, or ``None`` for no checkpoints.
+        checkpoints: one checkpoint file per model, or ``None`` for no checkpoints.
+        devices: the devices the model axis is sharded over.
         label: progress-bar label.
         log: where messages go (default: stderr).
         progress: draw the progress bar.
         compiled: a cache of chunk functions owned by the caller, reused across groups of one phase.
         stop_at: return after the checkpoint at this global step, leaving it in place (a time-sliced
             run on a preemptible machine); the next call resumes there.
+        on_checkpoint: called with the step after each checkpoint (the sweep checks its claims there).
+        pad_to: the group's full size (the sweep's group size); default the group itself.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    members = list(members)
+    m_real = len(members)
+    if checkpoints is not None and len(checkpoints) != m_real:
+        raise ValueError(f"give one checkpoint per model: {m_real} models, {len(checkpoints)} checkpoints")
+    mesh = model_mesh(devices)
+    n_dev = mesh.devices.size
+    full = max(m_real, pad_to or 0)
+    pad = full - m_real + (-full) % n_dev
+    if pad:
+        # Copies of the last model fill the group to a multiple of the device count; they are dropped.
+        members += [members[-1]] * pad
+        if targets is not None:
+            targets = [*targets, *[targets[-1]] * pad]
+        if params is not None:
+            params, ctrl_state = (
+                jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, 0)]), t)
+                if t is not None else None
+                for t in (params, ctrl_state)
+            )  # fmt: skip
     end = start_step + steps
     window_start = max(start_step, end - cfg.log_window)
-    data = to_device(dataset)
+    data = place_data(to_device(dataset), mesh)
     state, static = init_state(
         cfg, dataset, members, steps=steps, start_step=start_step, params=params, ctrl_state=ctrl_state,
         targets=targets,
     )  # fmt: skip
-    meta_key: dict[str, Any] = {
-        "phase": phase, "members": [list(mb) for mb in members], "start": start_step, "end": end,
-    }  # fmt: skip
-    if targets is not None:
-        meta_key["targets"] = [float(t) for t in targets]
+    tg = [None] * len(members) if targets is None else [float(t) for t in targets]
+    keys = [_member_key(phase, mb, t, start_step, end) for mb, t in zip(members, tg, strict=True)]
+    paths = None if checkpoints is None else [*checkpoints, *[checkpoints[-1]] * pad]
     hist_steps: list[int] = []
     hist: list[np.ndarray] = []
     resumed_from = None
-    if checkpoint_path is not None and os.path.exists(checkpoint_path):
-        meta = checkpoint.load_meta(checkpoint_path)
-        if {k: meta.get(k) for k in meta_key} == meta_key:
-            state, meta = checkpoint.load(checkpoint_path, state)
-            hist_steps = list(meta["history_steps"])
-            hist = [np.asarray(h, np.float32) for h in meta["history"]]
+    if checkpoints is not None:
+        at = [
+            checkpoint_step(p, phase=phase, member=mb, start_step=start_step, steps=steps, target=t)
+            for p, mb, t in zip(checkpoints, members, tg, strict=False)
+        ]
+        if len(set(at)) > 1:
+            raise ValueError(
+                f"{label or phase}: the models of a group must resume from the same step (group them by"
+                f" checkpoint_step); their checkpoints are at {at} (None: none)"
+            )
+        if at[0] is not None:
+            state, hist_steps, hist = _load_members(paths, state)  # type: ignore[arg-type]
             resumed_from = int(state.step)
-            log(f"{label}: resumed from {checkpoint_path} at step {resumed_from}")
+            log(f"{label}: resumed {m_real} model(s) from their checkpoints at step {resumed_from}")
+    state = place_models(state, mesh)
     every = max(cfg.chunk_steps, math.ceil(cfg.checkpoint_every / cfg.chunk_steps) * cfg.chunk_steps)
     chunks = {} if compiled is None else compiled
     t0 = time.perf_counter()
@@ -637,9 +751,9 @@ def train_phase(
     for off, n in zip(offsets, lengths, strict=True):
         if off < s:
             continue
-        ck = (phase, n, steps, window_start)
+        ck = (phase, n, steps, window_start, n_dev)
         if ck not in chunks:
-            chunks[ck] = make_chunk(cfg, static, steps, n, window_start)
+            chunks[ck] = make_chunk(cfg, static, steps, n, window_start, mesh=mesh)
         state, means = chunks[ck](state, data)
         s = int(off) + n
         means = np.asarray(means)
@@ -647,6 +761,8 @@ def train_phase(
         hist.append(means)
         now_alive = np.asarray(state.alive)
         for i in np.flatnonzero(alive & ~now_alive):
+            if i >= m_real:
+                continue  # a padding copy
             mb = members[i]
             tag = "" if targets is None else f" kl_target={targets[i]:g}"
             log(
@@ -655,311 +771,36 @@ def train_phase(
                 " parameters are kept and the other models continue"
             )
         alive = now_alive
-        if checkpoint_path is not None and (s - start_step) % every == 0 and s < end:
-            meta = dict(meta_key, history_steps=hist_steps, history=[h.tolist() for h in hist])
-            checkpoint.save(checkpoint_path, state, meta)
+        if paths is not None and (s - start_step) % every == 0 and s < end:
+            _save_members(paths[:m_real], state, keys[:m_real], hist_steps, hist)
+            if on_checkpoint is not None:
+                on_checkpoint(s)
             if stop_at is not None and s >= stop_at:
                 break
         if progress:
             elapsed = time.perf_counter() - t0
             rate = (s - start_step - done0) / max(elapsed, 1e-9)
             eta = (end - s) / rate if rate > 0 else float("inf")
-            sys.stderr.write(_bar(label, s - start_step, steps, rate, len(members), eta))
+            sys.stderr.write(_bar(label, s - start_step, steps, rate, m_real, eta))
             sys.stderr.flush()
     if progress:
         sys.stderr.write("\n")
     jax.block_until_ready(state)
     wall = time.perf_counter() - t0
-    if checkpoint_path is not None and os.path.exists(checkpoint_path) and int(state.step) == end:
-        os.unlink(checkpoint_path)
+    # One copy on the default device: the group's shards gathered (a result does not depend on them).
+    state = jax.tree_util.tree_map(jnp.asarray, jax.device_get(state))
+    history = np.stack(hist) if hist else np.zeros((0, len(members), len(HISTORY_FIELDS)), np.float32)
+    if pad:
+        fields = [f for f in TrainState._fields if f != "step"]
+        state = state._replace(
+            **{f: jax.tree_util.tree_map(lambda a: a[:m_real], getattr(state, f)) for f in fields}
+        )
+        history = history[:, :m_real]
     return PhaseResult(
         state=state,
         static=static,
         history_steps=np.asarray(hist_steps, np.int64),
-        history=np.stack(hist) if hist else np.zeros((0, len(members), len(HISTORY_FIELDS)), np.float32),
+        history=history,
         wall_s=wall,
         resumed_from=resumed_from,
     )
-
-
-# ---------------------------------------------------------------------------------------------------
-# The sweep: published two-phase protocol, only what is missing
-# ---------------------------------------------------------------------------------------------------
-
-#: Config fields that change what a trained model is; a runs folder refuses a config that differs.
-TRAINING_FIELDS = (
-    "dataset", "image_size", "model", "latent_dim", "likelihood", "obs_var", "learning_rate", "adam_b1", "adam_b2",
-    "adam_eps", "lr_decay_to", "batch_size", "beta_steps", "lambda_steps", "beta_schedule",
-    "warmup_steps", "log_window",
-)  # fmt: skip
-
-
-def target_folders(cfg: DeepConfig, runs: str | os.PathLike[str]) -> list[tuple[float | None, Path]]:
-    """The runs folder of each KL target of a controller sweep: ``[(None, runs)]`` without
-    ``cfg.kl_targets``, else ``(C, runs/C<C>)`` for each target C (each one a complete runs folder)."""
-    if not cfg.kl_targets:
-        return [(None, Path(runs))]
-    return [(float(c), Path(runs) / f"C{float(c):g}") for c in cfg.kl_targets]
-
-
-def for_target(cfg: DeepConfig, target: float | None) -> DeepConfig:
-    """The configuration of the models of one KL target (``cfg`` itself for ``None``)."""
-    return cfg if target is None else dataclasses.replace(cfg, kl_targets=(float(target),))
-
-
-def beta_members(cfg: DeepConfig) -> list[Member]:
-    """Models of the β-VAE phase: one per (β, seed), at λ = 0."""
-    return [Member(float(b), 0.0, int(s)) for b in cfg.betas for s in cfg.seeds]
-
-
-def lambda_members(cfg: DeepConfig) -> list[Member]:
-    """Models of the λβ phase: one per (β, λ, seed)."""
-    return [Member(float(b), float(lam), int(s)) for b in cfg.betas for lam in cfg.lambdas for s in cfg.seeds]
-
-
-def _slice(tree: Any, i: int) -> Any:
-    return jax.tree_util.tree_map(lambda a: a[i], tree)
-
-
-def _stack(trees: Sequence[Any]) -> Any:
-    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
-
-
-def model_path(runs: Path, phase: str, member: Member) -> Path:
-    """The parameter file of a trained model."""
-    return member_dir(runs, phase, member) / "model.npz"
-
-
-def load_model(
-    cfg: DeepConfig, dataset: AbstractDataset, runs: str | os.PathLike[str], phase: str, member: Member
-) -> tuple[AbstractVAE, Any, dict[str, Any]]:
-    """A trained model, its controller state and its training record."""
-    state, static = init_state(cfg, dataset, [member], steps=1)
-    like = (_slice(state.params, 0), _slice(state.ctrl_state, 0))
-    (params, ctrl), _ = checkpoint.load(model_path(Path(runs), phase, member), like)
-    record = read_json(member_dir(Path(runs), phase, member) / "train.json")
-    return eqx.combine(params, static), ctrl, record
-
-
-def runs_identity(cfg: DeepConfig, dataset: AbstractDataset, target: float | None = None) -> dict[str, Any]:
-    """What makes the models of a runs folder comparable: the training fields of ``cfg``, the
-    minibatch protocol, and the data: its source kind (real file or stand-in) and image fingerprint
-    (:func:`linvae.deep.data.fingerprint`). Stored in ``<runs>/config.json``."""
-    mine: dict[str, Any] = {k: getattr(cfg, k) for k in TRAINING_FIELDS}
-    mine["sampler"] = SAMPLER
-    mine["data_source"] = dataset.provenance.kind
-    mine["data_fingerprint"] = fingerprint(dataset)
-    if target is not None:
-        mine["kl_target"] = float(target)
-    return mine
-
-
-def check_runs_config(
-    cfg: DeepConfig, runs: str | os.PathLike[str], dataset: AbstractDataset, target: float | None = None
-) -> None:
-    """Refuse (``ValueError``) a runs folder whose ``config.json`` records another configuration,
-    data source or image fingerprint; a new folder gets one. Called before anything is trained.
-
-    Keys a folder written by an older linvae lacks are added, not refused."""
-    mine = runs_identity(cfg, dataset, target)
-    what = {"data_source": "data source", "data_fingerprint": "image fingerprint"}
-    check_or_record(Path(runs) / "config.json", mine, "training configuration or data", what)
-
-
-def check_runs(cfg: DeepConfig, runs: str | os.PathLike[str], dataset: AbstractDataset) -> None:
-    """:func:`check_runs_config` for ``runs`` and, in a KL-target sweep, for each target's folder."""
-    check_runs_config(cfg, runs, dataset)
-    for target, folder in target_folders(cfg, runs):
-        if target is not None:
-            check_runs_config(cfg, folder, dataset, target)
-
-
-def _group_checkpoint(
-    runs: Path, phase: str, members: Sequence[Member], targets: Sequence[float] | None = None
-) -> Path:
-    ident: list[Any] = [list(mb) for mb in members]
-    if targets is not None:
-        ident = [[*m, float(t)] for m, t in zip(ident, targets, strict=True)]
-    h = hashlib.sha1(json.dumps(ident).encode()).hexdigest()[:12]
-    return runs / "groups" / f"{phase}-{h}.npz"
-
-
-class _Slot(NamedTuple):
-    """One model of a sweep and where it lives: its KL target (``None`` outside a target sweep) and
-    the runs folder of that target."""
-
-    member: Member
-    target: float | None
-    runs: Path
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = self.member.to_dict()
-        if self.target is not None:
-            d["kl_target"] = self.target
-        return d
-
-
-def _slot_targets(slots: Sequence[_Slot]) -> list[float] | None:
-    return None if slots[0].target is None else [float(sl.target) for sl in slots]  # type: ignore[arg-type]
-
-
-def _write_models(
-    cfg: DeepConfig,
-    dataset: AbstractDataset,
-    phase: str,
-    slots: Sequence[_Slot],
-    result: PhaseResult,
-    group: int,
-    steps_total: int,
-) -> None:
-    st = result.state
-    window = np.asarray(st.window)
-    count = np.asarray(st.count)
-    failed = np.asarray(st.failed_at)
-    for i, sl in enumerate(slots):
-        folder = member_dir(sl.runs, phase, sl.member)
-        checkpoint.save(
-            folder / "model.npz", (_slice(st.params, i), _slice(st.ctrl_state, i)), {"member": sl.to_dict()}
-        )
-        means = window[i] / max(int(count[i]), 1)
-        record = {
-            "member": sl.to_dict(),
-            "phase": phase,
-            "steps": steps_total,
-            "status": "ok" if failed[i] < 0 else "failed",
-            "failed_at": int(failed[i]) if failed[i] >= 0 else None,
-            "window": {
-                "steps": int(count[i]),
-                **{
-                    k: (finite_or_none(means[j]) if count[i] else None)
-                    for j, k in enumerate(("nll", "kl", "l2"))
-                },
-            },
-            "history": {
-                "step": result.history_steps.tolist(),
-                **{
-                    k: [finite_or_none(v) for v in result.history[:, i, j]]
-                    for j, k in enumerate(HISTORY_FIELDS)
-                },
-            },
-            "group_size": len(slots),
-            "group_index": group,
-            "wall_s": result.wall_s,
-            "resumed_from": result.resumed_from,
-            "device": str(jax.devices()[0]),
-            "config": for_target(cfg, sl.target).to_dict(),
-            "provenance": dataset.provenance.to_dict(),
-            "revision": code_revision(),
-        }
-        write_json(folder / "train.json", record)
-
-
-def train_sweep(
-    cfg: DeepConfig,
-    runs: str | os.PathLike[str],
-    *,
-    dataset: AbstractDataset | None = None,
-    log: Callable[[str], None] | None = None,
-    progress: bool = True,
-) -> dict[str, int]:
-    """Train every model of the grid whose result is missing from ``runs`` (resumable).
-
-    Phase ``beta``: (β, seed) models, ``cfg.beta_steps`` steps from scratch at λ = 0. Phase
-    ``lambda``: (β, λ, seed) models, ``cfg.lambda_steps`` more steps from the phase-1 parameters (and
-    β-controller state) with a fresh Adam. Groups of models train together under ``vmap``, sized to
-    device memory (:func:`group_size`); a killed run resumes from its group checkpoints.
-
-    A controller sweep over KL targets (``cfg.kl_targets``) trains the grid once per target C, in the
-    runs folder ``runs/C<C>`` (:func:`target_folders`); models of different targets share ``vmap``
-    groups (the target is a per-model input of the step).
-
-    Args:
-        cfg: the configuration (validated here, before anything is trained).
-        runs: the runs folder.
-        dataset: the data set; default :func:`open_dataset` (``cfg.dataset``, ``cfg.source``).
-        log: message sink (default stderr).
-        progress: draw progress bars.
-
-    Returns:
-        Number of models trained in each phase (over all targets).
-    """
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    validate(cfg)
-    dataset = open_dataset(cfg) if dataset is None else at_resolution(cfg, dataset)
-    validate(cfg, num_images=_num_images(dataset), data_dim=math.prod(dataset.image_shape))
-    runs = Path(runs)
-    check_runs(cfg, runs, dataset)
-    folders = target_folders(cfg, runs)
-    # Move the images to the device once for every group of both phases (a no-op when already there).
-    dataset = to_device(dataset)
-    trained = {"beta": 0, "lambda": 0}
-
-    todo = [
-        _Slot(mb, target, folder)
-        for target, folder in folders
-        for mb in beta_members(cfg)
-        if not model_path(folder, "beta", mb).exists()
-    ]
-    if todo:
-        g = group_size(cfg, dataset, len(todo))
-        groups = [todo[i : i + g] for i in range(0, len(todo), g)]
-        compiled: dict[Any, Any] = {}
-        for gi, slots in enumerate(groups):
-            members, targets = [sl.member for sl in slots], _slot_targets(slots)
-            label = f"{cfg.dataset} beta-VAE group {gi + 1}/{len(groups)}"
-            res = train_phase(
-                cfg, dataset, members, phase="beta", start_step=0, steps=cfg.beta_steps, targets=targets,
-                checkpoint_path=_group_checkpoint(runs, "beta", members, targets), label=label, log=log,
-                progress=progress, compiled=compiled,
-            )  # fmt: skip
-            _write_models(cfg, dataset, "beta", slots, res, gi, cfg.beta_steps)
-            trained["beta"] += len(slots)
-
-    if cfg.lambda_steps > 0:
-        todo = [
-            _Slot(mb, target, folder)
-            for target, folder in folders
-            for mb in lambda_members(cfg)
-            if not model_path(folder, "lambda", mb).exists()
-        ]
-        if todo:
-            g = group_size(cfg, dataset, len(todo))
-            groups = [todo[i : i + g] for i in range(0, len(todo), g)]
-            compiled = {}
-            for gi, slots in enumerate(groups):
-                members, targets = [sl.member for sl in slots], _slot_targets(slots)
-                starts = [
-                    load_model(
-                        for_target(cfg, sl.target), dataset, sl.runs, "beta", sl.member._replace(lam=0.0)
-                    )
-                    for sl in slots
-                ]
-                params = _stack([eqx.filter(model, eqx.is_array) for model, _, _ in starts])
-                ctrl = _stack([c for _, c, _ in starts])
-                label = f"{cfg.dataset} lambda-beta group {gi + 1}/{len(groups)}"
-                res = train_phase(
-                    cfg, dataset, members, phase="lambda", start_step=cfg.beta_steps, steps=cfg.lambda_steps,
-                    params=params, ctrl_state=ctrl, targets=targets,
-                    checkpoint_path=_group_checkpoint(runs, "lambda", members, targets),
-                    label=label, log=log, progress=progress, compiled=compiled,
-                )  # fmt: skip
-                # A model whose beta-VAE phase failed cannot be continued: carry its failure over.
-                failed_before = np.asarray([rec["status"] != "ok" for _, _, rec in starts])
-                if failed_before.any():
-                    st = res.state
-                    fa = np.where(
-                        failed_before,
-                        [rec["failed_at"] if rec["failed_at"] is not None else -1 for _, _, rec in starts],
-                        np.asarray(st.failed_at),
-                    )
-                    res = res._replace(state=st._replace(failed_at=jnp.asarray(fa, jnp.int32)))
-                _write_models(cfg, dataset, "lambda", slots, res, gi, cfg.beta_steps + cfg.lambda_steps)
-                trained["lambda"] += len(slots)
-    return trained
-
-
-def _num_images(dataset: AbstractDataset) -> int | None:
-    """Number of distinct images, or ``None`` for an unbounded generator (LinearGaussian)."""
-    if isinstance(dataset, LinearGaussian):
-        return None
-    return int(dataset.num_images)

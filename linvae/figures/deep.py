@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -156,8 +157,8 @@ def compute(
     from linvae.deep.config import protocol_label
     from linvae.deep.evaluate import reconstructions, traversal
     from linvae.deep.record import Member
+    from linvae.deep.runs import for_target, load_model, target_folders
     from linvae.deep.summary import summary_rows
-    from linvae.deep.train import for_target, load_model, target_folders
 
     axis = "kl_target" if cfg.kl_targets else "beta"
     xs = [float(c) for c in cfg.kl_targets] if cfg.kl_targets else list(cfg.betas)
@@ -725,6 +726,7 @@ def _ints(text: str) -> tuple[int, ...]:
 def parser() -> argparse.ArgumentParser:
     """The ``deep`` sub-command's arguments."""
     from linvae.deep.config import METRIC_NAMES, PAPER_METRICS, PRESETS
+    from linvae.deep.runs import STALE_S
 
     p = argparse.ArgumentParser(
         prog="python -m linvae.figures deep",
@@ -800,7 +802,124 @@ def parser() -> argparse.ArgumentParser:
         help="runs folder (default runs/deep/<dataset>-<preset>; with several data sets, <runs>/<dataset>)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    w = p.add_argument_group(
+        "workers and devices",
+        "Any number of workers may run the same command on one runs folder: each model is claimed in the"
+        " folder before it is trained (a dead worker's claim is taken over), each model checkpoints on its"
+        " own, and the worker that trains the last model evaluates them and draws the figures.",
+    )
+    w.add_argument(
+        "--devices", default="all",
+        help="devices each group of models is sharded over: all (default; every local GPU, or the CPU) or N"
+        " (the first N)",
+    )  # fmt: skip
+    w.add_argument(
+        "--shard", metavar="I/N",
+        help="train only shard I of N (lineages beta, seed with index I mod N, with their lambda continuations),"
+        " for schedulers that hand out indices (a SLURM array: --shard $SLURM_ARRAY_TASK_ID/N)",
+    )  # fmt: skip
+    w.add_argument(
+        "--aggregate", action="store_true",
+        help="train nothing: evaluate the trained models that lack an evaluation and draw the figures now"
+        " (also of a sweep still running)",
+    )  # fmt: skip
+    w.add_argument(
+        "--stale-after", type=float, default=STALE_S, metavar="S",
+        help=f"seconds without a heartbeat after which another worker's claim is taken over (default {STALE_S:g};"
+        " a claim of a process of this host that has gone is taken over at once)",
+    )  # fmt: skip
+    x = p.add_argument_group(
+        "cluster (submitit)",
+        "--executor submits --jobs workers running this command (submitit: pip install 'linvae[deep]').",
+    )
+    x.add_argument(
+        "--executor", choices=("local", "slurm"),
+        help="local: the workers run as processes of this machine and the command waits for them; slurm: a"
+        " SLURM job array, the command returns after submitting (--wait: waits)",
+    )  # fmt: skip
+    x.add_argument("--jobs", type=int, default=1, help="number of workers (default 1)")
+    x.add_argument("--wait", action="store_true", help="with --executor slurm: wait for the jobs to finish")
+    x.add_argument("--submitit-folder", help="logs and job files (default <runs>/submitit)")
+    x.add_argument("--slurm-partition", help="SLURM partition")
+    x.add_argument("--slurm-gpus-per-job", type=int, metavar="G", help="GPUs per job (--gpus-per-node)")
+    x.add_argument("--slurm-cpus-per-job", type=int, metavar="C", help="CPUs per job (--cpus-per-task)")
+    x.add_argument("--slurm-mem-gb", type=float, metavar="GB", help="memory per job")
+    x.add_argument(
+        "--slurm-time", type=int, metavar="MIN",
+        help="time limit per job in minutes; a job cut off leaves its models' checkpoints, and a rerun (or"
+        " another worker) resumes them",
+    )  # fmt: skip
+    x.add_argument("--slurm-account", help="SLURM account")
+    x.add_argument("--slurm-qos", help="SLURM quality of service")
     return p
+
+
+#: Options of the submitting command that its workers do not take (value-taking unless in _FLAGS).
+_EXECUTOR_OPTIONS = (
+    "--executor", "--jobs", "--wait", "--submitit-folder", "--slurm-partition", "--slurm-gpus-per-job",
+    "--slurm-cpus-per-job", "--slurm-mem-gb", "--slurm-time", "--slurm-account", "--slurm-qos",
+)  # fmt: skip
+_FLAGS = ("--wait",)
+
+
+def worker_argv(argv: Sequence[str], args: argparse.Namespace) -> list[str]:
+    """The command each submitted worker runs: ``argv`` without the executor's options, with the runs,
+    output and data folders made absolute (a job may start elsewhere)."""
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in _EXECUTOR_OPTIONS:
+            skip = "=" not in a and name not in _FLAGS
+            continue
+        out.append(a)
+    out += ["--out", str(Path(args.out).resolve())]
+    if args.runs:
+        out += ["--runs", str(Path(args.runs).resolve())]
+    if args.data_dir:
+        out += ["--data-dir", str(Path(args.data_dir).resolve())]
+    return out
+
+
+def worker(argv: list[str]) -> int:
+    """One submitted worker: the sweep command itself (:func:`main`)."""
+    return main(argv)
+
+
+def submit_workers(argv: Sequence[str], args: argparse.Namespace) -> int:
+    """Start ``--jobs`` workers with submitit; wait for local ones (and for SLURM ones with --wait)."""
+    from linvae.deep.sweep import SlurmOptions, submit
+
+    names = [d.lower() for d in args.dataset]
+    base = Path(args.runs) if args.runs else Path("runs") / "deep" / f"{names[0]}-{args.preset}"
+    folder = Path(args.submitit_folder) if args.submitit_folder else base / "submitit"
+    slurm = SlurmOptions(
+        partition=args.slurm_partition, gpus_per_job=args.slurm_gpus_per_job, cpus_per_job=args.slurm_cpus_per_job,
+        mem_gb=args.slurm_mem_gb, time_min=args.slurm_time, account=args.slurm_account, qos=args.slurm_qos,
+    )  # fmt: skip
+    try:
+        jobs = submit(
+            worker, [worker_argv(argv, args)], executor=args.executor, jobs=args.jobs, folder=folder.resolve(),
+            slurm=slurm,
+        )  # fmt: skip
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    ids = ", ".join(str(j.job_id) for j in jobs)
+    print(f"submitted {len(jobs)} {args.executor} worker(s): {ids}; logs in {folder}", file=sys.stderr)
+    if args.executor == "slurm" and not args.wait:
+        return 0
+    status = 0
+    for j in jobs:
+        try:
+            status = max(status, int(j.result()))
+        except Exception as err:  # a worker that failed: report it, wait for the others
+            print(f"error: worker {j.job_id} failed: {err}", file=sys.stderr)
+            status = max(status, 1)
+    return status
 
 
 def config_from_args(args: argparse.Namespace, dataset: str | None = None) -> tuple[Any, list[str]]:
@@ -864,10 +983,11 @@ def run_dataset(
 ) -> tuple[int, dict[str, Any] | None]:
     """Train, evaluate, draw and tabulate one data set's sweep; returns (exit status, sidecar)."""
     from linvae.deep.config import preset, validate
-    from linvae.deep.evaluate import check_runs_evaluation, evaluate_sweep, evaluation_settings, summary
-    from linvae.deep.record import append_invocation, measured
-    from linvae.deep.summary import write_summary
-    from linvae.deep.train import check_runs, for_target, open_dataset, target_folders, train_sweep
+    from linvae.deep.evaluate import check_runs_evaluation
+    from linvae.deep.record import append_invocation, measured, write_json
+    from linvae.deep.runs import check_runs, for_target, target_folders
+    from linvae.deep.sweep import parse_shard, progress_of, select_devices, train_sweep
+    from linvae.deep.train import open_dataset
 
     try:
         cfg, notes = config_from_args(args, name)
@@ -883,6 +1003,8 @@ def run_dataset(
         print(f"error: {err}", file=sys.stderr)
         return 2, None
     try:
+        devices = select_devices(args.devices)
+        shard = parse_shard(args.shard)
         validate(cfg, num_images=None if dataset.name == "linear_gaussian" else dataset.num_images)
         # Refuse a runs folder of another configuration, data or evaluation before anything is trained.
         check_runs(cfg, runs, dataset)
@@ -895,58 +1017,163 @@ def run_dataset(
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     from linvae.deep.config import protocol_label
-    from linvae.deep.data import fingerprint
 
     print(f"data: {dataset.provenance}; {protocol_label(cfg)}; runs: {runs}; figures: {out}", file=sys.stderr)
     stem = out / f"deep_{cfg.dataset}_{args.preset}"
-    with measured(f"python -m linvae.figures deep --preset {args.preset} (train, evaluate, draw)") as rec:
-        t0 = time.perf_counter()
-        trained = train_sweep(cfg, runs, dataset=dataset, progress=not args.no_progress)
-        rec["trained"] = trained
-        t_train = time.perf_counter() - t0
-        records = []
-        for target, folder in target_folders(cfg, runs):
-            for r in evaluate_sweep(for_target(cfg, target), folder, dataset=dataset):
-                if target is not None:
-                    r["member"]["kl_target"] = target
-                records.append(r)
-        t_eval = time.perf_counter() - t0 - t_train
-        data = compute(cfg, records, runs, dataset, weight=args.weight)
-        data.update(
-            dataset=cfg.dataset,
-            stand_in=dataset.provenance.is_stand_in,
-            provenance_label=str(dataset.provenance),
-        )
-        files = []
-        for panel, plot in PLOTS.items():
-            files += _save(plot(data), stem.with_name(f"{stem.name}_{panel}"))
-        title = f"{cfg.dataset} ({dataset.provenance}), preset {args.preset}"
-        table_notes = [
-            f"{data['protocol']}.",
-            f"Mean ± std over seeds (sample std, ddof = 1), n = models per cell. NLL, KL: training means over the"
-            f" last {cfg.log_window:,} steps; active: latents with KL > {cfg.active_kl:g} nats on the evaluation"
-            " images; MIG, SAP, I_m with disentanglement_lib's definitions. β phase: "
-            f"{cfg.beta_steps:,} steps; λ phase: {cfg.beta_steps:,} + {cfg.lambda_steps:,}.",
-        ]
-        rows = data["summary_rows"]
-        files += list(
-            write_summary(rows, stem.with_name(f"{stem.name}_summary"), title=title, notes=table_notes)
-        )
-        write_summary(rows, runs / "summary", title=title, notes=table_notes)
-        page = pareto_html(data)
-        if page is None:
-            print(
-                "note: plotly is not installed, so the interactive trade-off page was skipped"
-                " (pip install 'linvae[deep]' or pip install plotly)", file=sys.stderr,
+    with measured(f"python -m linvae.figures deep --preset {args.preset} (train)") as rec:
+        trained = {"beta": 0, "lambda": 0}
+        if not args.aggregate:
+            trained = train_sweep(
+                cfg, runs, dataset=dataset, progress=not args.no_progress, devices=devices, shard=shard,
+                stale_s=args.stale_after,
             )  # fmt: skip
-        else:
-            from linvae._atomic import atomic_write
+        rec["trained"] = trained
+        rec["devices"] = [str(d) for d in devices]
+    done, total = progress_of(cfg, runs)
+    if done < total and not args.aggregate:
+        append_invocation(runs, rec)
+        print(
+            f"{cfg.dataset}: {done} of {total} models trained (this worker trained {sum(trained.values())}); the"
+            " worker that trains the last one evaluates them and draws the figures (or run with --aggregate)",
+            file=sys.stderr,
+        )
+        return 0, None
+    key = _aggregate_key(cfg, runs, stem, args.weight)
+    if not args.aggregate and _aggregate_is_current(runs, key, stem):
+        append_invocation(runs, rec)
+        print(
+            f"{cfg.dataset}: all {total} models trained and the figures {stem}_* are up to date (--aggregate"
+            " draws them again)",
+            file=sys.stderr,
+        )
+        return 0, None
+    from linvae.deep.runs import Claims
 
-            html = stem.with_name(f"{stem.name}_pareto.html")
-            atomic_write(html, lambda f: f.write(page), mode="w")
-            files.append(str(html))
-        t_draw = time.perf_counter() - t0 - t_train - t_eval
-    invocations = append_invocation(runs, rec)
+    claims = Claims(stale_s=args.stale_after)
+    if not claims.try_claim(runs / AGGREGATE_CLAIM, "evaluate and draw"):
+        append_invocation(runs, rec)
+        print(f"{cfg.dataset}: another worker is evaluating and drawing; this one stops", file=sys.stderr)
+        return 0, None
+    with (
+        claims.alive(),
+        measured(f"python -m linvae.figures deep --preset {args.preset} (evaluate, draw)") as rec_draw,
+    ):
+        status, sidecar = _aggregate(args, cfg, notes, dataset, runs, out, stem, trained, rec, rec_draw)
+        if status == 0:
+            write_json(runs / AGGREGATE_RECORD, key)
+    append_invocation(runs, rec)
+    invocations = append_invocation(runs, rec_draw)
+    sidecar["runs_folder"] = {
+        "path": str(runs),
+        "invocations": invocations,
+        "wall_s_total": sum(i["wall_s"] for i in invocations),
+        "cpu_s_total": sum(i["cpu_s"] for i in invocations),
+    }
+    from linvae._atomic import atomic_write
+
+    atomic_write(
+        stem.with_name(f"{stem.name}.json"),
+        lambda f: json.dump(sidecar, f, indent=1, allow_nan=True),
+        mode="w",
+    )
+    wall = rec["wall_s"] + rec_draw["wall_s"]
+    print(
+        f"wrote {len(sidecar['figures'])} files to {out} ({wall:.0f} s, load average {rec_draw['load_mean']:.1f})",
+        file=sys.stderr,
+    )
+    return status, sidecar
+
+
+#: In the runs folder: the claim of the worker evaluating and drawing, and what it last drew.
+AGGREGATE_CLAIM, AGGREGATE_RECORD = "aggregate.claim", "aggregate.json"
+
+
+def _aggregate_key(cfg: Any, runs: Path, stem: Path, weight: float) -> dict[str, Any]:
+    """What the figures drawn from ``runs`` depend on: every finished model (its file's mtime), the
+    output stem, the trade-off weight and the metrics."""
+    import hashlib
+
+    from linvae.deep.sweep import plan
+
+    models = [
+        [str(t.folder.relative_to(runs)), os.stat(t.folder / "model.npz").st_mtime_ns]
+        for t in plan(cfg, runs)
+        if t.done()
+    ]
+    digest = hashlib.sha1(json.dumps(models).encode()).hexdigest()
+    return {"models": len(models), "models_sha1": digest, "stem": str(stem.resolve()), "weight": weight,
+            "metrics": list(cfg.metrics)}  # fmt: skip
+
+
+def _aggregate_is_current(runs: Path, key: dict[str, Any], stem: Path) -> bool:
+    from linvae.deep.record import read_json
+
+    path = runs / AGGREGATE_RECORD
+    sidecar = stem.with_name(f"{stem.name}.json")
+    return path.exists() and sidecar.exists() and read_json(path) == key
+
+
+def _aggregate(
+    args: argparse.Namespace,
+    cfg: Any,
+    notes: list[str],
+    dataset: Any,
+    runs: Path,
+    out: Path,
+    stem: Path,
+    trained: dict[str, int],
+    rec: dict[str, Any],
+    rec_draw: dict[str, Any],
+) -> tuple[int, dict[str, Any]]:
+    """The final step: evaluate the models that lack an evaluation, draw the figures, write the tables;
+    returns (status, sidecar without the invocations)."""
+    from linvae.deep.data import fingerprint
+    from linvae.deep.evaluate import evaluate_sweep, evaluation_settings, summary
+    from linvae.deep.runs import for_target, target_folders
+    from linvae.deep.summary import write_summary
+
+    t_train = rec["wall_s"]
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    records = []
+    for target, folder in target_folders(cfg, runs):
+        for r in evaluate_sweep(for_target(cfg, target), folder, dataset=dataset):
+            if target is not None:
+                r["member"]["kl_target"] = target
+            records.append(r)
+    t_eval = time.perf_counter() - t0
+    data = compute(cfg, records, runs, dataset, weight=args.weight)
+    data.update(
+        dataset=cfg.dataset,
+        stand_in=dataset.provenance.is_stand_in,
+        provenance_label=str(dataset.provenance),
+    )
+    files = []
+    for panel, plot in PLOTS.items():
+        files += _save(plot(data), stem.with_name(f"{stem.name}_{panel}"))
+    title = f"{cfg.dataset} ({dataset.provenance}), preset {args.preset}"
+    table_notes = [
+        f"{data['protocol']}.",
+        f"Mean ± std over seeds (sample std, ddof = 1), n = models per cell. NLL, KL: training means over the"
+        f" last {cfg.log_window:,} steps; active: latents with KL > {cfg.active_kl:g} nats on the evaluation"
+        " images; MIG, SAP, I_m with disentanglement_lib's definitions. β phase: "
+        f"{cfg.beta_steps:,} steps; λ phase: {cfg.beta_steps:,} + {cfg.lambda_steps:,}.",
+    ]
+    rows = data["summary_rows"]
+    files += list(write_summary(rows, stem.with_name(f"{stem.name}_summary"), title=title, notes=table_notes))
+    write_summary(rows, runs / "summary", title=title, notes=table_notes)
+    page = pareto_html(data)
+    if page is None:
+        print(
+            "note: plotly is not installed, so the interactive trade-off page was skipped"
+            " (pip install 'linvae[deep]' or pip install plotly)", file=sys.stderr,
+        )  # fmt: skip
+    else:
+        from linvae._atomic import atomic_write
+
+        html = stem.with_name(f"{stem.name}_pareto.html")
+        atomic_write(html, lambda f: f.write(page), mode="w")
+        files.append(str(html))
+    t_draw = time.perf_counter() - t0 - t_eval
     sidecar = {
         "config": cfg.to_dict(),
         "preset": args.preset,
@@ -957,29 +1184,13 @@ def run_dataset(
         "evaluation": evaluation_settings(cfg),
         "summary": summary(records),
         "trained": trained,
-        "wall_s": {"train": t_train, "evaluate": t_eval, "draw": t_draw, "total": rec["wall_s"]},
-        "cpu_s": rec["cpu_s"],
+        "wall_s": {"train": t_train, "evaluate": t_eval, "draw": t_draw, "total": t_train + t_eval + t_draw},
+        "cpu_s": rec["cpu_s"] + (time.process_time() - cpu0),
         "load_average": {k: rec[k] for k in ("load_start", "load_end", "load_mean", "load_max", "cores")},
-        "runs_folder": {
-            "path": str(runs),
-            "invocations": invocations,
-            "wall_s_total": sum(i["wall_s"] for i in invocations),
-            "cpu_s_total": sum(i["cpu_s"] for i in invocations),
-        },
+        "devices": rec.get("devices"),
         "figures": files,
         "data": {k: v for k, v in data.items() if k not in ("traversals", "probe")},
     }
-    from linvae._atomic import atomic_write
-
-    atomic_write(
-        stem.with_name(f"{stem.name}.json"),
-        lambda f: json.dump(sidecar, f, indent=1, allow_nan=True),
-        mode="w",
-    )
-    print(
-        f"wrote {len(files)} files to {out} ({rec['wall_s']:.0f} s, load average {rec['load_mean']:.1f})",
-        file=sys.stderr,
-    )
     return 0, sidecar
 
 
@@ -1017,6 +1228,8 @@ def main(argv: list[str]) -> int:
     anything is trained or overwritten.
     """
     args = parser().parse_args(argv)
+    if args.executor:
+        return submit_workers(argv, args)
     import matplotlib
 
     matplotlib.use("Agg")

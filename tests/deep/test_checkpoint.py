@@ -13,11 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from linvae._tolerance import F32
 from linvae.deep import checkpoint
 from linvae.deep.config import PRESETS
 from linvae.deep.data import load
 from linvae.deep.record import Member
 from linvae.deep.train import train_phase
+from tests.helpers import assert_close
 
 # A linear model on procedural dSprites: the uint8 image pipeline, fast enough for a kill-and-resume test.
 CFG = dataclasses.replace(
@@ -53,45 +55,62 @@ _CHILD = textwrap.dedent(
     from linvae.deep.data import load
     from linvae.deep.train import train_phase
     train_phase(CFG, load("dsprites", source="procedural"), MEMBERS, phase="beta", start_step=0, steps=STEPS,
-                checkpoint_path={path!r}, progress=False)
+                checkpoints={paths!r}, progress=False)
     print("finished", flush=True)
     """
 )
 
 
-def test_killed_run_resumes_bit_identically(tmp_path):
+def _differences(resumed, i_resumed, straight, i_straight):
+    return [
+        jax.tree_util.keystr(key)
+        + f" max |diff| {np.max(np.abs(np.asarray(a, float)[i_resumed] - np.asarray(b, float)[i_straight])):.3e}"
+        for (key, a), b in zip(
+            jax.tree_util.tree_leaves_with_path(resumed.state._replace(step=None)),
+            jax.tree_util.tree_leaves(straight.state._replace(step=None)),
+            strict=True,
+        )
+        if not np.array_equal(np.asarray(a)[i_resumed], np.asarray(b)[i_straight])
+    ]
+
+
+def test_killed_run_resumes_from_each_models_checkpoint_in_another_group(tmp_path):
+    # Two models train as one group and are killed. Each has its own checkpoint, so they resume in a
+    # group of another order (bit-identical: same width per device) or, when the kill fell between
+    # the two files, each in a group of its own (another width: equal to float32 roundoff).
     ds = load("dsprites", source="procedural")
-    path = str(tmp_path / "group.npz")
+    paths = [str(tmp_path / f"model{i}.npz") for i in range(len(MEMBERS))]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(root=root, path=path)],
+        [sys.executable, "-c", _CHILD.format(root=root, paths=paths)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
     )  # fmt: skip
     deadline = time.time() + 240
-    while not os.path.exists(path) and time.time() < deadline and child.poll() is None:
+    while not os.path.exists(paths[-1]) and time.time() < deadline and child.poll() is None:
         time.sleep(0.05)
     time.sleep(0.3)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert os.path.exists(path), "the child wrote no checkpoint before it was killed"
-    killed_at = checkpoint.load_meta(path)["history_steps"][-1]
-    assert 0 < killed_at < STEPS, f"kill landed at step {killed_at}; the test needs an interrupted run"
+    assert all(os.path.exists(p) for p in paths), "the child wrote no checkpoint before it was killed"
+    at = [checkpoint.load_meta(p)["step"] for p in paths]
+    assert all(0 < k < STEPS for k in at), f"kill landed at {at}; the test needs an interrupted run"
 
-    resumed = train_phase(
-        CFG, ds, MEMBERS, phase="beta", start_step=0, steps=STEPS, checkpoint_path=path, progress=False
-    )
-    assert resumed.resumed_from == killed_at
-    assert not os.path.exists(path), "the group checkpoint is removed once the phase completes"
     straight = train_phase(CFG, ds, MEMBERS, phase="beta", start_step=0, steps=STEPS, progress=False)
-    differ = [
-        jax.tree_util.keystr(path)
-        + f" max |diff| {np.max(np.abs(np.asarray(a, float) - np.asarray(b, float))):.3e}"
-        for (path, a), b in zip(
-            jax.tree_util.tree_leaves_with_path(resumed.state),
-            jax.tree_util.tree_leaves(straight.state),
-            strict=True,
+    if at[0] == at[1]:
+        resumed = train_phase(
+            CFG, ds, MEMBERS[::-1], phase="beta", start_step=0, steps=STEPS, checkpoints=paths[::-1],
+            progress=False,
+        )  # fmt: skip
+        assert resumed.resumed_from == at[0]
+        for i in range(2):
+            differ = _differences(resumed, 1 - i, straight, i)
+            assert not differ, f"model {i} resumed differs from the uninterrupted run: {differ}"
+            assert np.array_equal(resumed.history[:, 1 - i], straight.history[:, i])
+        return
+    for i, (mb, path) in enumerate(zip(MEMBERS, paths, strict=True)):
+        alone = train_phase(
+            CFG, ds, [mb], phase="beta", start_step=0, steps=STEPS, checkpoints=[path], progress=False
         )
-        if not np.array_equal(np.asarray(a), np.asarray(b))
-    ]
-    assert not differ, f"resumed run differs from the uninterrupted one: {differ}"
-    assert np.array_equal(resumed.history, straight.history)
+        assert alone.resumed_from == at[i]
+        assert_close(alone.state.params.A[0], straight.state.params.A[i], F32, f"model {i} resumed alone")
+        assert np.array_equal(alone.history_steps, straight.history_steps)

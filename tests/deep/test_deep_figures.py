@@ -24,9 +24,14 @@ def test_smoke_preset_draws_every_figure(tmp_path):
     assert set(record["metrics"]) >= {"mig", "sap", "i_m", "mi"}
     assert record["provenance"]["kind"] == "procedural stand-in" and "commit" in record["revision"]
     assert record["config"]["lambda_steps"] == 4
-    # A second call finds every model and only redraws.
+    # A second call finds every model trained and the figures up to date: it trains and draws nothing.
+    before = (out / "deep_dsprites_smoke.json").stat().st_mtime_ns
     assert main([*ARGS, "--runs", str(runs), "--out", str(out)]) == 0
+    assert (out / "deep_dsprites_smoke.json").stat().st_mtime_ns == before
+    # --aggregate draws them again, training nothing.
+    assert main([*ARGS, "--runs", str(runs), "--out", str(out), "--aggregate"]) == 0
     assert json.loads((out / "deep_dsprites_smoke.json").read_text())["trained"] == {"beta": 0, "lambda": 0}
+    assert (out / "deep_dsprites_smoke.json").stat().st_mtime_ns > before
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,10 @@ from linvae.deep.config import PRESETS, deviations, preset, protocol_label, vali
 from linvae.deep.data import Pooled, fingerprint, load, load_dsprites, load_mpi3d, load_shapes3d
 from linvae.deep.evaluate import check_runs_evaluation, evaluate_sweep
 from linvae.deep.model import make_model
+from linvae.deep.runs import check_runs, model_path
 from linvae.deep.summary import read_csv, summary_rows, to_markdown
+from linvae.deep.sweep import train_sweep
 from linvae.deep.tradeoff import pareto_front, tchebycheff, tchebycheff_scores
-from linvae.deep.train import check_runs, model_path, train_sweep
 from linvae.figures import deep as fig_deep
 from tests.deep.test_data_files import (
     DSPRITES_SIZES,

@@ -11,18 +11,11 @@ import pytest
 from linvae._tolerance import F32
 from linvae.deep.config import PRESETS, DeepConfig, preset, validate
 from linvae.deep.data import LinearGaussian, load, to_device
+from linvae.deep.data.sampler import batch_indices, minibatch
 from linvae.deep.record import Member
-from linvae.deep.train import (
-    batch_indices,
-    init_state,
-    make_chunk,
-    minibatch,
-    model_bytes,
-    open_dataset,
-    target_folders,
-    train_phase,
-    train_sweep,
-)
+from linvae.deep.runs import target_folders
+from linvae.deep.sweep import train_sweep
+from linvae.deep.train import init_state, make_chunk, model_bytes, open_dataset, train_phase
 from tests.helpers import assert_close
 
 TINY = dataclasses.replace(
