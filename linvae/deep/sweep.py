@@ -209,9 +209,11 @@ def write_results(
     steps_total: int,
     devices: Sequence[jax.Device],
     worker: str,
+    width: int | None = None,
 ) -> None:
     """Write model ``i`` of a trained group: ``train.json``, then ``model.npz`` (its presence means
-    done, so a worker killed in between leaves the model to be trained again), then drop its checkpoint."""
+    done, so a worker killed in between leaves the model to be trained again), then drop its checkpoint.
+    ``width`` is the group's padded size (what a model's numbers depend on; see ``train_phase``)."""
     st = result.state
     window, count, failed = np.asarray(st.window[i]), int(st.count[i]), int(st.failed_at[i])
     means = window / max(count, 1)
@@ -230,6 +232,7 @@ def write_results(
             **{k: [finite_or_none(v) for v in result.history[:, i, j]] for j, k in enumerate(HISTORY_FIELDS)},
         },
         "group_size": len(group),
+        "group_width": len(group) if width is None else width,
         "group": [t.to_dict() for t in group],
         "wall_s": result.wall_s,
         "resumed_from": result.resumed_from,
@@ -442,7 +445,7 @@ def _train_group(
                 continue
             write_results(
                 cfg, dataset, t, i, res, group=group, steps_total=start + steps, devices=devices,
-                worker=claims.worker,
+                worker=claims.worker, width=size,
             )  # fmt: skip
     finally:
         for t in group:
