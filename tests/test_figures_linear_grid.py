@@ -172,9 +172,9 @@ def test_default_protocol_is_the_cpu_budget_and_says_so():
     # The budget keeps the published optimiser and step count, and every cell.
     assert budget["steps"][50] == published["steps"][50] == 30_000
     assert budget["sizes_not_run"] == (100,) and published["sizes_not_run"] == ()
-    data = {"config": {"sizes": p.sizes, "adamw": budget}, "adamw_converged_runs": 49, "adamw_runs": 50}
+    data = {"config": {"sizes": p.sizes, "adamw": budget}, "adamw_converged_runs": 21, "adamw_runs": 25}
     caption = fig_linear_grid.adamw_caption(data)
-    assert "CPU budget" in caption and "2 inits/cell x 30,000 steps (n = 50)" in caption
-    assert "n = 100 not run (--full)" in caption and "49/50 runs converged" in caption
+    assert "CPU budget" in caption and "1 init/cell x 30,000 steps (n = 50)" in caption
+    assert "n = 100 not run (--full)" in caption and "21/25 runs converged" in caption
     data["config"]["adamw"] = published
     assert fig_linear_grid.adamw_caption(data).startswith("AdamW: the published protocol: 50 inits/cell")

@@ -32,23 +32,34 @@ def fro(X: Array) -> Array:
     return jnp.sqrt(jnp.sum(X * X, axis=(-2, -1)))
 
 
-#: Blocks up to this size are eliminated by an unrolled loop; larger ones are split in two (Schur complement).
+#: Blocks up to this size are eliminated by a Gauss-Jordan loop; larger ones are split in two (Schur complement).
 _LEAF = 16
 
 
 def _gauss_jordan(A: Array) -> tuple[Array, Array]:
-    """In-place Gauss-Jordan inverse of a small symmetric matrix and its pivots (unrolled, no pivoting)."""
+    """Gauss-Jordan inverse of a small symmetric matrix and its pivots (no pivoting).
+
+    A ``fori_loop`` over the pivots, not an unrolled loop: the same arithmetic (bit-identical leaves),
+    but one loop body to compile instead of m copies. Every jitted function that inverts a matrix
+    compiles this, and unrolled it made up most of their compile time (a vmapped 50 x 50 inverse in a
+    scan: 4.2-4.9 s of compile unrolled, 1.1-1.2 s as a loop, at the same run time).
+    """
     m = A.shape[-1]
-    pivots = []
-    for k in range(m):
+
+    def eliminate(k, carry):
+        A, pivots = carry
         p = A[k, k]
-        pivots.append(p)
-        row = (A[k, :] / p).at[k].set(1.0 / p)
-        col = A[:, k].at[k].set(0.0)
-        A = A - jnp.outer(col, A[k, :]) / p
-        A = A.at[k, :].set(row)
-        A = A.at[:, k].set((-col / p).at[k].set(1.0 / p))
-    return sym(A), jnp.stack(pivots)
+        row_k = jax.lax.dynamic_index_in_dim(A, k, 0, keepdims=False)
+        col_k = jax.lax.dynamic_index_in_dim(A, k, 1, keepdims=False)
+        row = (row_k / p).at[k].set(1.0 / p)
+        col = col_k.at[k].set(0.0)
+        A = A - jnp.outer(col, row_k) / p
+        A = jax.lax.dynamic_update_index_in_dim(A, row, k, 0)
+        A = jax.lax.dynamic_update_index_in_dim(A, (-col / p).at[k].set(1.0 / p), k, 1)
+        return A, pivots.at[k].set(p)
+
+    A, pivots = jax.lax.fori_loop(0, m, eliminate, (A, jnp.zeros((m,), A.dtype)))
+    return sym(A), pivots
 
 
 def _inv_pivots(S: Array) -> tuple[Array, Array]:
@@ -69,7 +80,7 @@ def _inv_pivots(S: Array) -> tuple[Array, Array]:
 def inv_logdet_spd(S: Array) -> tuple[Array, Array]:
     r"""``(S^{-1}, log|S|)`` of an SPD matrix in plain ``jnp`` ops: a block :math:`LDL^\top` elimination.
 
-    Blocks up to 16 x 16 are inverted by an unrolled Gauss-Jordan elimination; larger matrices are split
+    Blocks up to 16 x 16 are inverted by a Gauss-Jordan elimination loop; larger matrices are split
     in two and inverted through the Schur complement :math:`C - B^\top A^{-1}B` of their leading block,
     recursively. No pivoting is needed: on an SPD matrix every pivot is a diagonal entry of a Schur
     complement, hence positive, and the elimination is backward stable. ``log|S|`` is the sum of the logs
