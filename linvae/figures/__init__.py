@@ -66,6 +66,10 @@ class Figure:
             ``<out>/.cache/<slug>``.
         has_full: ``compute`` also takes ``full=`` (keyword): ``True`` runs a published protocol that is
             too long for the default run on a CPU (``--full``), ``None`` lets the figure choose by backend.
+        background: for a ``uses_cache`` figure, ``background(fast, cache=, full=)`` fills the cache with
+            an independent part of ``compute``'s work; when several figures are drawn, the entry point runs
+            it in a process of its own from the start, so that it overlaps the other figures (on 2 cores
+            the figures' single-threaded stretches leave a core idle), and ``compute`` reads it back.
     """
 
     slug: str
@@ -75,6 +79,7 @@ class Figure:
     requires: tuple[str, ...] = ()
     uses_cache: bool = False
     has_full: bool = False
+    background: Callable[..., None] | None = None
 
     def missing(self) -> tuple[str, ...]:
         """The packages of :attr:`requires` that cannot be imported here."""

@@ -343,7 +343,11 @@ def _adamw_cells(config: dict, betas, lams, cache: Path | None, theory: dict, lo
     for i, (n, block) in enumerate(blocks, 1):
         prob = nm.authors_instance(n)
         proto = opt.ADAMW_PROTOCOL[n]._replace(steps=config["steps"][n])
-        where = f"beta={block[0][0]:g} lam={block[0][1]:g}" if len(block) == 1 else f"{len(block)} cells x {k} inits"
+        where = (
+            f"beta={block[0][0]:g} lam={block[0][1]:g}"
+            if len(block) == 1
+            else f"{len(block)} cells x {k} inits"
+        )
         head = f"  linear-grid AdamW [{i}/{len(blocks)}] n={n} {where}"
         stem = (
             f"adamw-n{n}-beta{block[0][0]:g}-lam{block[0][1]:g}"
@@ -441,6 +445,39 @@ def adamw_config(protocol: str, betas, lams) -> dict[str, Any]:
     }
 
 
+def _grid(fast: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (β, λ) grid of a run."""
+    p = nm.AUTHORS
+    return ((1.0, 8.0) if fast else p.betas), ((0.0, 4.0) if fast else p.lams)
+
+
+def _closed_forms(betas, lams) -> dict:
+    """The closed-form values of every (n, β, λ) cell where the theory determines them (else ``None``)."""
+    p = nm.AUTHORS
+    theory = {}
+    for n in p.sizes:
+        prob = nm.authors_instance(n)
+        for b in betas:
+            for lam in lams:
+                theory[(n, b, lam)] = _theory(prob, b, lam, p.m)
+    return theory
+
+
+@float64
+def background(
+    fast: bool,
+    cache: Path | str,
+    full: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> None:
+    """The AdamW half alone, into ``cache``: the entry point runs it in a process of its own while the
+    other figures are drawn (the runs are the same as :func:`compute` would make; it then reads them back
+    from the cache, or finishes them from their last checkpoint if this process died)."""
+    betas, lams = _grid(fast)
+    config = adamw_config(adamw_protocol(fast, full), betas, lams)
+    _adamw_cells(config, betas, lams, Path(cache), _closed_forms(betas, lams), log)
+
+
 @float64
 def compute(
     fast: bool,
@@ -454,8 +491,7 @@ def compute(
     and :data:`BUDGET` on a CPU.
     """
     p = nm.AUTHORS
-    betas = (1.0, 8.0) if fast else p.betas
-    lams = (0.0, 4.0) if fast else p.lams
+    betas, lams = _grid(fast)
     n_inits = 4 if fast else p.num_inits
     cells, config = [], {"betas": betas, "lams": lams, "m": p.m, "sizes": p.sizes}
     config["alternating"] = {
@@ -464,16 +500,13 @@ def compute(
         "max_sweeps": {n: (200 if fast else h // 2) for n, h in p.max_half_steps},
     }
     config["adamw"] = adamw_config(adamw_protocol(fast, full), betas, lams)
-    theory = {}
+    theory = _closed_forms(betas, lams)
     for n in p.sizes:
         prob = nm.authors_instance(n)
         B0, W0 = nm.authors_inits(n)
         init = (B0[:n_inits], W0[:n_inits])
         tol = dict(p.tol)[n]
         cap = config["alternating"]["max_sweeps"][n]
-        for b in betas:
-            for lam in lams:
-                theory[(n, b, lam)] = _theory(prob, b, lam, p.m)
         for (b, lam), st in _alternating_cells(prob, n, betas, lams, init, tol, cap).items():
             cells.append(_cell(n, "alternating", b, lam, st, prob, theory[(n, b, lam)]))
     cache = Path(cache) if cache is not None else None
@@ -510,11 +543,15 @@ def adamw_caption(data: dict[str, Any]) -> str:
     conv = f"; {n_ok}/{n_all} runs converged (unconverged runs are left out, 'n.c.')" if n_all else ""
     sizes = ad.get("sizes", data["config"]["sizes"])
     steps = {n: ad["steps"][n] if n in ad["steps"] else ad["steps"][str(n)] for n in sizes}
-    ran = f"{ad['inits']} init{'s' if ad['inits'] != 1 else ''}/cell x " + " / ".join(f"{int(v):,}" for v in steps.values())
+    ran = f"{ad['inits']} init{'s' if ad['inits'] != 1 else ''}/cell x " + " / ".join(
+        f"{int(v):,}" for v in steps.values()
+    )
     ran += " steps (n = " + " / ".join(str(n) for n in sizes) + ")"
-    not_run = f"; n = {', '.join(str(n) for n in ad['sizes_not_run'])} not run (--full)" if ad.get(
-        "sizes_not_run"
-    ) else ""
+    not_run = (
+        f"; n = {', '.join(str(n) for n in ad['sizes_not_run'])} not run (--full)"
+        if ad.get("sizes_not_run")
+        else ""
+    )
     protocol = ad.get("protocol", "published" if ad.get("published_protocol") else "fast")
     if protocol == "published":
         head = "AdamW: the published protocol"
@@ -648,4 +685,5 @@ FIGURE = Figure(
     plot=plot,
     uses_cache=True,
     has_full=True,
+    background=background,
 )

@@ -14,6 +14,7 @@ import datetime
 import importlib.metadata
 import json
 import math
+import multiprocessing
 import platform
 import subprocess
 import sys
@@ -193,6 +194,87 @@ def run_one(
     )
 
 
+def _background_main(slug: str, fast: bool, cache: str, full: bool | None) -> None:
+    """Entry of a background process (spawned: a fresh interpreter, its own JAX)."""
+    from linvae.figures import load_figures
+
+    load_figures()[slug].background(
+        fast, cache=cache, full=full, log=lambda msg: print(f"  (background) {msg}", flush=True)
+    )
+
+
+def start_backgrounds(
+    figures: list[Figure], out: Path, *, fast: bool, full: bool | None, log: Callable[[str], None] = print
+) -> dict[str, multiprocessing.process.BaseProcess]:
+    """Start the :attr:`~linvae.figures.Figure.background` work of ``figures`` (those not skipped), one
+    spawned process each; ``{slug: process}``."""
+    procs = {}
+    ctx = multiprocessing.get_context("spawn")
+    for fig in figures:
+        if fig.background is None or not fig.uses_cache or skip_note(fig) is not None:
+            continue
+        proc = ctx.Process(
+            target=_background_main, args=(fig.slug, fast, str(cache_dir(out, fig)), full), daemon=True
+        )
+        proc.start()
+        procs[fig.slug] = proc
+        log(f"{fig.slug}: part of its work started in a background process (pid {proc.pid})")
+    return procs
+
+
+def join_background(
+    slug: str, procs: Mapping[str, multiprocessing.process.BaseProcess], log: Callable[[str], None] = print
+) -> None:
+    """Wait for ``slug``'s background process, if any; a failed one leaves its work to ``compute``."""
+    proc = procs.get(slug)
+    if proc is None:
+        return
+    start = time.perf_counter()
+    proc.join()
+    waited = time.perf_counter() - start
+    if proc.exitcode != 0:
+        log(f"{slug}: its background process failed (exit code {proc.exitcode}); computing that part here")
+    elif waited > 1.0:
+        log(f"{slug}: waited {waited:.1f} s for its background process")
+
+
+def _run_all(
+    figures: list[Figure],
+    out: Path,
+    procs: Mapping[str, multiprocessing.process.BaseProcess],
+    *,
+    fast: bool,
+    explicit: bool,
+    gallery: Path | str | None,
+    full: bool | None,
+    log: Callable[[str], None],
+    meta: Mapping[str, Any],
+) -> list[Outcome]:
+    outcomes = []
+    for i, fig in enumerate(figures, 1):
+        head = f"[{i}/{len(figures)}] {fig.slug}"
+        note = skip_note(fig)
+        if note is not None:
+            status = "failed" if explicit else "skipped"
+            outcomes.append(Outcome(fig.slug, status, 0.0, note))
+            log(f"{head}: {status} — {note}")
+            continue
+        join_background(fig.slug, procs, log)
+        log(f"{head}: computing{' (--fast)' if fast else ''} ...")
+        res = run_one(
+            fig, out, fast=fast, meta=meta, gallery=None if gallery is None else Path(gallery), full=full
+        )
+        outcomes.append(res)
+        if res.status == "ok":
+            log(
+                f"{head}: ok in {res.seconds:.1f} s (CPU {res.cpu_seconds:.1f} s) -> "
+                f"{out / fig.slug}.{{png,pdf,json}}"
+            )
+        else:
+            log(f"{head}: FAILED after {res.seconds:.1f} s\n{res.message.rstrip()}")
+    return outcomes
+
+
 def run(
     figures: Iterable[Figure],
     out: Path | str,
@@ -221,28 +303,17 @@ def run(
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
     }
-    outcomes = []
     total = time.perf_counter()
-    for i, fig in enumerate(figures, 1):
-        head = f"[{i}/{len(figures)}] {fig.slug}"
-        note = skip_note(fig)
-        if note is not None:
-            status = "failed" if explicit else "skipped"
-            outcomes.append(Outcome(fig.slug, status, 0.0, note))
-            log(f"{head}: {status} — {note}")
-            continue
-        log(f"{head}: computing{' (--fast)' if fast else ''} ...")
-        res = run_one(
-            fig, out, fast=fast, meta=meta, gallery=None if gallery is None else Path(gallery), full=full
+    procs = start_backgrounds(figures, out, fast=fast, full=full, log=log) if len(figures) > 1 else {}
+    try:
+        outcomes = _run_all(
+            figures, out, procs, fast=fast, explicit=explicit, gallery=gallery, full=full, log=log, meta=meta
         )
-        outcomes.append(res)
-        if res.status == "ok":
-            log(
-                f"{head}: ok in {res.seconds:.1f} s (CPU {res.cpu_seconds:.1f} s) -> "
-                f"{out / fig.slug}.{{png,pdf,json}}"
-            )
-        else:
-            log(f"{head}: FAILED after {res.seconds:.1f} s\n{res.message.rstrip()}")
+    finally:
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
     n_ok = sum(o.status == "ok" for o in outcomes)
     n_skip = sum(o.status == "skipped" for o in outcomes)
     failed = [o.slug for o in outcomes if o.status == "failed"]
