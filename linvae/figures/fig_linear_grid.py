@@ -82,6 +82,55 @@ def _alternating_cells(prob, n: int, betas, lams, init, tol, cap) -> dict:
     return out
 
 
+#: Per-run arrays of a cell, as cached.
+_CELL_ARRAYS = ("recon", "sap", "i_m", "mi_xy", "mi_xv", "converged", "steps")
+
+
+def _alternating_half(
+    betas, lams, n_inits: int, config: dict, theory: dict, cache: Path | None
+) -> list[dict]:
+    """Every alternating-map cell of the grid, read back from ``<cache>/alternating.npz`` when it holds this
+    configuration (a background process may have computed it, :func:`background`), else computed (and
+    saved there)."""
+    p = nm.AUTHORS
+    fp = _fingerprint(
+        {
+            "half": "alternating",
+            "Sigma_Y": {
+                n: hashlib.sha256(
+                    np.asarray(nm.authors_instance(n).Sigma_Y, np.float64).tobytes()
+                ).hexdigest()
+                for n in p.sizes
+            },
+            "betas": list(betas),
+            "lams": list(lams),
+            "n_inits": n_inits,
+            "config": config,
+        }
+    )
+    path = cache / "alternating.npz" if cache is not None else None
+    if path is not None and (done := _load(path, fp)) is not None:
+        cells = []
+        for i, (n, b, lam) in enumerate(np.asarray(done["cells"]).tolist()):
+            n = int(n)
+            cell = {"n": n, "optimizer": "alternating", "beta": b, "lam": lam}
+            cell.update({key: done[f"c{i}_{key}"] for key in _CELL_ARRAYS})
+            cells.append(_summarise(cell, np.ones(cell["recon"].shape, bool), theory[(n, b, lam)]))
+        return cells
+    cells = []
+    for n in p.sizes:
+        prob = nm.authors_instance(n)
+        B0, W0 = nm.authors_inits(n)
+        init = (B0[:n_inits], W0[:n_inits])
+        tol, cap = dict(p.tol)[n], config["max_sweeps"][n]
+        for (b, lam), st in _alternating_cells(prob, n, betas, lams, init, tol, cap).items():
+            cells.append(_cell(n, "alternating", b, lam, st, prob, theory[(n, b, lam)]))
+    if path is not None:
+        arrays = {f"c{i}_{key}": c[key] for i, c in enumerate(cells) for key in _CELL_ARRAYS}
+        _save(path, {"fingerprint": fp, "cells": [(c["n"], c["beta"], c["lam"]) for c in cells], **arrays})
+    return cells
+
+
 def _theory(prob, beta: float, lam: float, m: int) -> dict | None:
     if beta <= 1:
         return None
@@ -470,12 +519,29 @@ def background(
     full: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> None:
-    """The AdamW half alone, into ``cache``: the entry point runs it in a process of its own while the
-    other figures are drawn (the runs are the same as :func:`compute` would make; it then reads them back
-    from the cache, or finishes them from their last checkpoint if this process died)."""
+    """Both halves into ``cache``, AdamW first: the entry point runs this in a process of its own while
+    the other figures are drawn. The runs are those :func:`compute` would make; it then reads them back
+    from the cache (or finishes what is missing, an AdamW block from its last checkpoint, if this process
+    died)."""
     betas, lams = _grid(fast)
-    config = adamw_config(adamw_protocol(fast, full), betas, lams)
-    _adamw_cells(config, betas, lams, Path(cache), _closed_forms(betas, lams), log)
+    cache, theory = Path(cache), _closed_forms(betas, lams)
+    _adamw_cells(adamw_config(adamw_protocol(fast, full), betas, lams), betas, lams, cache, theory, log)
+    config, n_inits = _alternating_config(fast)
+    start = time.perf_counter()
+    _alternating_half(betas, lams, n_inits, config, theory, cache)
+    log(f"  linear-grid alternating map: done in {_duration(time.perf_counter() - start)}")
+
+
+def _alternating_config(fast: bool) -> tuple[dict, int]:
+    """The alternating half's configuration (recorded in the JSON) and its number of inits."""
+    p = nm.AUTHORS
+    n_inits = 4 if fast else p.num_inits
+    config = {
+        "inits": f"first {n_inits} of the 50 published",
+        "tol": dict(p.tol),
+        "max_sweeps": {n: (200 if fast else h // 2) for n, h in p.max_half_steps},
+    }
+    return config, n_inits
 
 
 @float64
@@ -485,31 +551,20 @@ def compute(
     full: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Both halves of the grid. ``cache``: folder of the resumable AdamW blocks (``None``: no caching).
+    """Both halves of the grid. ``cache``: folder of the resumable AdamW blocks and of the finished
+    alternating half (``None``: no caching).
 
     ``full``: run the published AdamW protocol (hours on a CPU); ``None`` chooses it on an accelerator
     and :data:`BUDGET` on a CPU.
     """
     p = nm.AUTHORS
     betas, lams = _grid(fast)
-    n_inits = 4 if fast else p.num_inits
     cells, config = [], {"betas": betas, "lams": lams, "m": p.m, "sizes": p.sizes}
-    config["alternating"] = {
-        "inits": f"first {n_inits} of the 50 published",
-        "tol": dict(p.tol),
-        "max_sweeps": {n: (200 if fast else h // 2) for n, h in p.max_half_steps},
-    }
+    config["alternating"], n_inits = _alternating_config(fast)
     config["adamw"] = adamw_config(adamw_protocol(fast, full), betas, lams)
     theory = _closed_forms(betas, lams)
-    for n in p.sizes:
-        prob = nm.authors_instance(n)
-        B0, W0 = nm.authors_inits(n)
-        init = (B0[:n_inits], W0[:n_inits])
-        tol = dict(p.tol)[n]
-        cap = config["alternating"]["max_sweeps"][n]
-        for (b, lam), st in _alternating_cells(prob, n, betas, lams, init, tol, cap).items():
-            cells.append(_cell(n, "alternating", b, lam, st, prob, theory[(n, b, lam)]))
     cache = Path(cache) if cache is not None else None
+    cells += _alternating_half(betas, lams, n_inits, config["alternating"], theory, cache)
     cells += _adamw_cells(config["adamw"], betas, lams, cache, theory, log)
     alt = [c for c in cells if c["optimizer"] == "alternating" and "recon_theory" in c]
     ada = [c for c in cells if c["optimizer"] == "adamw" and c.get("recon_max_abs_dev") is not None]
