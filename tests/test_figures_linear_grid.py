@@ -178,3 +178,25 @@ def test_default_protocol_is_the_cpu_budget_and_says_so():
     assert "n = 100 not run (--full)" in caption and "21/25 runs converged" in caption
     data["config"]["adamw"] = published
     assert fig_linear_grid.adamw_caption(data).startswith("AdamW: the published protocol: 50 inits/cell")
+
+
+def test_alternating_half_is_read_back_equal_and_only_for_its_configuration(tmp_path, monkeypatch):
+    # The published grid at smoke size (2 x 2 cells, 2 inits, 50 sweeps), as a background process leaves it.
+    betas, lams = (1.0, 8.0), (0.0, 4.0)
+    config = {"inits": "first 2", "tol": dict(nm.AUTHORS.tol), "max_sweeps": {50: 50, 100: 50}}
+    theory = fig_linear_grid._closed_forms(betas, lams)
+    first = fig_linear_grid._alternating_half(betas, lams, 2, config, theory, tmp_path)
+    assert (tmp_path / "alternating.npz").is_file()
+    calls = []
+    real = fig_linear_grid._alternating_cells
+    monkeypatch.setattr(fig_linear_grid, "_alternating_cells", lambda *a: calls.append(a) or real(*a))
+    again = fig_linear_grid._alternating_half(betas, lams, 2, config, theory, tmp_path)
+    assert not calls  # read back, not recomputed
+    assert len(again) == len(first) == 2 * len(betas) * len(lams)
+    for a, b in zip(first, again, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
+    # Another configuration (here: one init instead of two) does not reuse the file.
+    other = fig_linear_grid._alternating_half(betas, lams, 1, config, theory, tmp_path)
+    assert calls and all(len(c["recon"]) == 1 for c in other)

@@ -225,3 +225,46 @@ def test_jsonable():
     rec = jsonable({"a": np.arange(3), "b": np.float32(2.5), "c": (np.inf, -np.nan), "d": np.bool_(True)})
     assert rec == {"a": [0, 1, 2], "b": 2.5, "c": [None, None], "d": True}
     json.dumps(rec, allow_nan=False)
+
+
+def _background_work(fast, cache, full=None, log=print):
+    """Background work of a test figure: leaves the pid of the process that ran it in the cache."""
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, "pid"), "w") as fh:
+        fh.write(str(os.getpid()))
+
+
+def _reads_background(fast, cache):
+    with open(os.path.join(cache, "pid")) as fh:
+        return {**_ok_compute(fast), "pid": int(fh.read()), "here": os.getpid()}
+
+
+def _background_failure(fast, cache, full=None, log=print):
+    raise RuntimeError("deliberate background failure")
+
+
+def _falls_back(fast, cache):
+    os.makedirs(cache, exist_ok=True)
+    return {**_ok_compute(fast), "pid": os.getpid(), "here": os.getpid()}
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_background_work_runs_in_its_own_process_before_compute(tmp_path, capsys, fails):
+    bg = Figure(
+        slug="bg",
+        description="reads its background work",
+        compute=_falls_back if fails else _reads_background,
+        plot=_ok_plot,
+        uses_cache=True,
+        background=_background_failure if fails else _background_work,
+    )
+    good = Figure(slug="good", description="works", compute=_ok_compute, plot=_ok_plot)
+    outcomes = run([good, bg], tmp_path)
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    data = json.loads((tmp_path / "bg.json").read_text())["data"]
+    out = capsys.readouterr().out
+    assert "bg: part of its work started in a background process" in out
+    if fails:
+        assert "its background process failed" in out  # and compute did the work itself
+    else:
+        assert data["pid"] != data["here"]  # computed by another process, read back by compute

@@ -194,13 +194,9 @@ def run_one(
     )
 
 
-def _background_main(slug: str, fast: bool, cache: str, full: bool | None) -> None:
+def _background_main(work: Callable[..., None], fast: bool, cache: str, full: bool | None) -> None:
     """Entry of a background process (spawned: a fresh interpreter, its own JAX)."""
-    from linvae.figures import load_figures
-
-    load_figures()[slug].background(
-        fast, cache=cache, full=full, log=lambda msg: print(f"  (background) {msg}", flush=True)
-    )
+    work(fast, cache=cache, full=full, log=lambda msg: print(f"  (background) {msg}", flush=True))
 
 
 def start_backgrounds(
@@ -214,7 +210,7 @@ def start_backgrounds(
         if fig.background is None or not fig.uses_cache or skip_note(fig) is not None:
             continue
         proc = ctx.Process(
-            target=_background_main, args=(fig.slug, fast, str(cache_dir(out, fig)), full), daemon=True
+            target=_background_main, args=(fig.background, fast, str(cache_dir(out, fig)), full), daemon=True
         )
         proc.start()
         procs[fig.slug] = proc
