@@ -32,8 +32,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -43,6 +46,9 @@ from jax.flatten_util import ravel_pytree
 import linvae.numeric as nm
 from linvae._tolerance import FLOW, SOLVER, STEADY, Tol
 from linvae.numeric import flow as fl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_result  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -144,6 +150,7 @@ def loop_run(red, init, picks, tol: float, method: str) -> float:
 
 
 def main() -> None:
+    load_before = os.getloadavg()
     ap = argparse.ArgumentParser()
     ap.add_argument("--loop-cells", type=int, default=8)
     ap.add_argument("--tols", default=f"{SOLVER.rtol:g},1e-6")
@@ -192,6 +199,31 @@ def main() -> None:
     print("summary (tol, grid s warm, compile s, loop method, loop s):")
     for r in results:
         print(f"  {r[0]:g}: {r[1]:.1f} s, +{r[2]:.1f} s compile; {r[3]} loop {r[4]:.0f} s -> {r[4] / r[1]:.1f}x")
+    path = write_result(
+        "flow_grid",
+        {
+            str(tol): {
+                "grid_warm_s": t_grid,
+                "grid_compile_s": t_compile,
+                "loop_method": best,
+                "loop_s_extrapolated": t_loop,
+                "speedup_warm": t_loop / t_grid,
+            }
+            for tol, t_grid, t_compile, best, t_loop in results
+        }
+        | {"reduction_max_rel_loss_diff": worst},
+        {
+            "instance": "authors_instance(50)",
+            "m": M,
+            "grid": [int(BETAS.size), int(LAMS.size)],
+            "reduced_n": n_eff,
+            "loop_cells": args.loop_cells,
+            "tols": tols,
+            "t1_cap": T1,
+        },
+        load_before,
+    )
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
