@@ -19,6 +19,24 @@ from linvae.figures.runner import git_revision, jsonable, versions
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def time_chunk_twice(chunk, state, data):
+    """Run ``state, _ = chunk(state, data)`` twice, synchronised: ``(state, first_s, second_s)``.
+
+    The first call compiles; the second is the steady state a benchmark reports.
+    """
+    import time
+
+    import jax
+
+    times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        state, _ = chunk(state, data)
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - t)
+    return state, times[0], times[1]
+
+
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
     try:

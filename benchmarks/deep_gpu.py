@@ -34,6 +34,8 @@ import jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._results import time_chunk_twice  # noqa: E402
+
 #: Model-steps of the published grid per data set: β phase 5 x 10 x 150k, λβ phase 5 x 5 x 10 x 50k.
 GRID_MODEL_STEPS = 5 * 10 * 150_000 + 5 * 5 * 10 * 50_000
 GRID_DATASETS = 3
@@ -64,14 +66,7 @@ def throughput(cfg, dataset, models: int, form: str, steps: int) -> dict:
     )
     chunk = make_chunk(cfg, with_conv_transpose_form(static, form), 10 * steps, steps, 0, mesh=mesh)
     state = place_models(state, mesh)
-    t = time.perf_counter()
-    state, _ = chunk(state, data)
-    jax.block_until_ready(state)
-    first = time.perf_counter() - t
-    t = time.perf_counter()
-    state, _ = chunk(state, data)
-    jax.block_until_ready(state)
-    wall = time.perf_counter() - t
+    state, first, wall = time_chunk_twice(chunk, state, data)
     return {
         "models": models, "form": form, "steps": steps, "first_chunk_s": first, "wall_s": wall,
         "steps_per_s": steps / wall, "images_per_s": steps * models * cfg.batch_size / wall,

@@ -27,10 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import time_chunk_twice  # noqa: E402
 
 
 def bench_ours(models: int, steps: int) -> dict:
@@ -45,14 +50,7 @@ def bench_ours(models: int, steps: int) -> dict:
     members = [Member(4.0, 0.0, s) for s in range(models)]
     state, static = init_state(cfg, ds, members, steps=10 * steps)
     chunk = make_chunk(cfg, static, 10 * steps, steps, 0)
-    t = time.perf_counter()
-    state, _ = chunk(state, data)
-    jax.block_until_ready(state)
-    compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    state, _ = chunk(state, data)
-    jax.block_until_ready(state)
-    wall = time.perf_counter() - t
+    state, compile_s, wall = time_chunk_twice(chunk, state, data)
     return {
         "models": models,
         "steps_per_s": steps / wall,
