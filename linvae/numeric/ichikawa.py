@@ -109,7 +109,7 @@ def ode_scalar(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
     C = rho * m * mt + eta * R
     Ss = rho * m**2 + eta * Q
     P = Q + beta
-    t2 = tau**2 * eta if noise else 0.0
+    t2 = tau**2 * eta * noise  # noise: bool or a traced 0/1
     dm = tau * (Lam * mt - (Smu + v + kappa) * m)
     dmt = tau * (Lam * m - (P * Lam + kappa) * mt)
     dQ = 2 * tau * (C - (Smu + v + kappa) * Q) + t2 * Smu
@@ -150,7 +150,7 @@ def ode_matrix(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
     Ss = rho * m @ m.T + eta * Q
     P = Q + beta * eye
     G = Smu + jnp.diag(v) + kappa * eye
-    t2 = tau**2 * eta if noise else 0.0
+    t2 = tau**2 * eta * noise  # noise: bool or a traced 0/1
     dm = tau * (Lam * mt - G @ m)
     dmt = tau * (Lam * m - Lam * P @ mt - kappa * mt)
     dQ = tau * (C + C.T - Q @ G - G @ Q) + t2 * Smu
@@ -160,22 +160,25 @@ def ode_matrix(op: OrderParams, h: Hyper, noise: bool = True) -> OrderParams:
     return OrderParams(dm, dmt, dQ, dQt, dR, dv)
 
 
-# KL-annealing schedules inside the ODE: β(t) = β_final * shape(γ t); "constant" ignores γ.
+# KL-annealing schedules inside the ODE: β(t) = β_final * shape(γ t); "constant" ignores γ. The schedule
+# and the noise switch are traced (lax.switch on the schedule's index, a 0/1 noise factor), so one compiled
+# solver serves every schedule and both noise settings of a given state shape and save grid.
 _SHAPES = {
     "constant": lambda s: jnp.ones_like(s),
     "tanh": jnp.tanh,
     "linear": lambda s: jnp.minimum(s, 1.0),
 }
+_SCHEDULES = tuple(_SHAPES)
 
 
-@functools.partial(jax.jit, static_argnames=("form", "noise", "schedule", "max_steps"))
+@functools.partial(jax.jit, static_argnames=("form", "max_steps"))
 def _solve(op0, h: Hyper, gamma, ts, form, noise, schedule, max_steps):
     rhs = ode_scalar if form == "scalar" else ode_matrix
-    shape = _SHAPES[schedule]
+    shapes = tuple(_SHAPES.values())
 
     def f(t, y, args):
         hh, g = args
-        return rhs(y, hh._replace(beta=hh.beta * shape(g * t)), noise)
+        return rhs(y, hh._replace(beta=hh.beta * jax.lax.switch(schedule, shapes, g * t)), noise)
 
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(f), diffrax.Tsit5(), 0.0, ts[-1], None, op0, (h, gamma),
@@ -226,8 +229,8 @@ def integrate_ode(
     op0 = OrderParams(*(jnp.asarray(x, jnp.float64) for x in op0))
     if not bool(jnp.all(op0.v > 0)):
         raise ValueError("the encoder variances v must be > 0")
-    ys, ok = _solve(op0, h, jnp.asarray(float(gamma)), jnp.asarray(ts), form, bool(noise), schedule,
-                    int(max_steps))
+    ys, ok = _solve(op0, h, jnp.asarray(float(gamma)), jnp.asarray(ts), form, jnp.asarray(float(bool(noise))),
+                    jnp.asarray(_SCHEDULES.index(schedule)), int(max_steps))
     if not bool(ok) or not all(bool(jnp.all(jnp.isfinite(y))) for y in ys):
         raise RuntimeError("the order-parameter ODE did not integrate to the last time (stiff or diverging)")
     return ys

@@ -171,7 +171,13 @@ def spiked(N: int, *, rho: float = 1.0, eta: float = 1.0, M_star: int = 1, teach
             raise ValueError(f"teacher must have shape ({N}, {M_star}); got {W.shape}")
     if np.linalg.norm(W.T @ W / N - np.eye(M_star)) > 1e-8:
         raise ValueError("teacher must satisfy W*^T W* / N = I")
-    return _assemble(np.eye(M_star), np.sqrt(rho / N) * W, eta)
+    # The spectrum is known exactly (ρ + η on the teacher directions, η on their complement), so it is
+    # stored as such rather than recomputed by an O(N³) eigensolver: a complete QR of the orthonormal
+    # teacher columns gives the complement, and its first columns are the teacher directions themselves.
+    Q, R = np.linalg.qr(W / np.sqrt(N), mode="complete")
+    Q[:, :M_star] *= np.sign(np.diag(R))[None, :]
+    mu = np.concatenate([np.full(M_star, rho + eta), np.full(N - M_star, eta)])
+    return _assemble(np.eye(M_star), np.sqrt(rho / N) * W, eta, mu=mu, U=Q)
 
 
 # ---------------------------------------------------------------------------------------------------
