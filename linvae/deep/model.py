@@ -16,6 +16,11 @@ convs :math:`64\to64\to32\to32\to c` (k4 s2 p1, ReLU between). Layer initialisat
 configuration, ``DeepConfig.image_size = 32``) the same layers run on half the spatial size: the
 encoder ends at :math:`64\times2\times2` (flatten 256), the decoder starts there.
 
+``encode_batch`` / ``decode_batch`` map a whole batch (the training objective calls them). For the conv
+model on the CPU they are one NHWC computation with the custom-gradient convolutions of
+:mod:`linvae.deep.conv` (:meth:`ConvVAE.batched_kernels`), the same function as ``vmap`` of the
+per-example maps to float32 roundoff; elsewhere they are that ``vmap``.
+
 Linear model (theory bridge): :math:`\mu = Bx`, :math:`\log s` a learned vector independent of x
 (E2: diagonal, input-independent :math:`\Sigma_W`), decoder :math:`Ax`, no biases — the linear VAE of
 docs/theory.md §4 whose optimum :func:`linvae.numeric.lucas` gives in closed form.
@@ -34,6 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 from jaxtyping import Float, PRNGKeyArray
+
+from linvae.deep.conv import conv4x2, conv_transpose4x2
 
 F32 = jnp.float32
 
@@ -85,6 +92,11 @@ class ConvTranspose4x2(eqx.Module):
     * ``"auto"`` (default): ``"subpixel"`` when :func:`jax.default_backend` is ``"cpu"``, ``"direct"``
       otherwise, resolved when the layer is traced. The accelerator choice is made from the FLOP counts
       (``benchmarks/deep_train.py``), not from a GPU measurement: none was available.
+
+    This per-example layer is what :meth:`ConvVAE.decode` runs. Training on the CPU with the sub-pixel
+    form goes through :meth:`ConvVAE.decode_batch` instead, which computes the same layer on the whole
+    batch with :func:`linvae.deep.conv.conv_transpose4x2` (a 2 x 2 convolution per output phase, and
+    its own gradient; :meth:`ConvVAE.batched_kernels`).
     """
 
     weight: Float[Array, "c o 4 4"]
@@ -161,9 +173,22 @@ def with_conv_transpose_form(tree: T, form: str) -> T:
 
 
 class AbstractVAE(eqx.Module):
-    """A VAE acting on one example: ``encode(x) -> (mu, log_var)``, ``decode(z) -> out``."""
+    """A VAE acting on one example: ``encode(x) -> (mu, log_var)``, ``decode(z) -> out``.
+
+    ``encode_batch`` and ``decode_batch`` are the same maps on a batch (the training objective calls
+    them); by default ``vmap`` of the per-example ones, overridden where a batched computation is
+    faster.
+    """
 
     latent_dim: eqx.AbstractVar[int]
+
+    def encode_batch(self, x: Float[Array, "n H W C"]) -> tuple[Float[Array, "n k"], Float[Array, "n k"]]:
+        """:meth:`encode` of every example of a batch."""
+        return jax.vmap(self.encode)(x)
+
+    def decode_batch(self, z: Float[Array, "n k"]) -> Float[Array, "n H W C"]:
+        """:meth:`decode` of every latent of a batch."""
+        return jax.vmap(self.decode)(z)
 
     @abc.abstractmethod
     def encode(self, x: Float[Array, "H W C"]) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
@@ -225,6 +250,43 @@ class ConvVAE(AbstractVAE):
             if i < len(self.deconvs) - 1:
                 h = jax.nn.relu(h)
         return jnp.transpose(h, (1, 2, 0))
+
+    def batched_kernels(self) -> bool:
+        """Whether :meth:`encode_batch` / :meth:`decode_batch` run :mod:`linvae.deep.conv`'s batched NHWC
+        convolutions (on the CPU backend, with the sub-pixel form, which ``"auto"`` is there) rather than
+        ``vmap`` of the per-example maps. Read when traced, like :func:`conv_transpose_form`."""
+        return jax.default_backend() == "cpu" and all(
+            conv_transpose_form(d.form) == "subpixel" for d in self.deconvs
+        )
+
+    def encode_batch(self, x: Float[Array, "n S S C"]) -> tuple[Float[Array, "n k"], Float[Array, "n k"]]:
+        """:meth:`encode` of a batch; on the CPU one NHWC computation (:meth:`batched_kernels`)."""
+        if not self.batched_kernels():
+            return super().encode_batch(x)
+        h = x
+        for conv in self.convs:
+            h = jax.nn.relu(conv4x2(h, conv.weight) + conv.bias.reshape(1, 1, 1, -1))
+        h = jnp.transpose(h, (0, 3, 1, 2)).reshape(h.shape[0], -1)  # flattened (C, H, W) as in encode
+        h = jax.nn.relu(_linear(self.fc, h))
+        return _linear(self.mu, h), _linear(self.log_var, h)
+
+    def decode_batch(self, z: Float[Array, "n k"]) -> Float[Array, "n S S C"]:
+        """:meth:`decode` of a batch; on the CPU one NHWC computation (:meth:`batched_kernels`)."""
+        if not self.batched_kernels():
+            return super().decode_batch(z)
+        h = jax.nn.relu(_linear(self.dec_fc1, z))
+        h = jax.nn.relu(_linear(self.dec_fc2, h)).reshape(-1, 64, self.base, self.base)
+        h = jnp.transpose(h, (0, 2, 3, 1))
+        for i, deconv in enumerate(self.deconvs):
+            h = conv_transpose4x2(h, deconv.weight) + deconv.bias.reshape(1, 1, 1, -1)
+            if i < len(self.deconvs) - 1:
+                h = jax.nn.relu(h)
+        return h
+
+
+def _linear(layer: eqx.nn.Linear, h: Float[Array, "n i"]) -> Float[Array, "n o"]:
+    """``layer`` on a batch of rows."""
+    return h @ layer.weight.T + layer.bias[None, :]
 
 
 class LinearVAE(AbstractVAE):

@@ -72,10 +72,10 @@ def terms(
         obs_var: Gaussian decoder variance :math:`\\sigma_d^2`.
     """
     n = x.shape[0]
-    mu, log_var = jax.vmap(model.encode)(x)
+    mu, log_var = model.encode_batch(x)
     eps = jax.random.normal(key, mu.shape, F32)
     z = mu + jnp.exp(0.5 * log_var) * eps
-    out = jax.vmap(model.decode)(z)
+    out = model.decode_batch(z)
     nll = jax.vmap(lambda o, xi: negative_log_likelihood(o, xi, likelihood, obs_var))(out, x)
     kl = 0.5 * jnp.sum(jnp.square(mu) + jnp.exp(log_var) - log_var - 1.0, axis=-1)
     l2 = jnp.sum(jnp.square(decoder_mean(out, likelihood) - x).reshape(n, -1), axis=-1)
