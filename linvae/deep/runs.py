@@ -303,12 +303,14 @@ class Claims:
     # The heartbeat ---------------------------------------------------------------------------------
 
     def beat(self) -> None:
-        """Touch every claim this worker holds (its heartbeat)."""
+        """Touch every claim this worker still holds (its heartbeat); a claim another worker has taken
+        over is left alone, so that its heartbeat stays its new holder's."""
         with self._lock:
             held = list(self._held)
         for path in held:
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(path)
+            if self.still_held(path):
+                with contextlib.suppress(FileNotFoundError):
+                    os.utime(path)
 
     @contextlib.contextmanager
     def alive(self) -> Iterator[Claims]:

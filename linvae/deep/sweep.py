@@ -433,6 +433,7 @@ def _train_group(
             cfg, dataset, members, phase=phase, start_step=start, steps=steps, params=params, ctrl_state=ctrl,
             targets=targets, checkpoints=[t.checkpoint for t in group], devices=devices, label=label, log=log,
             progress=progress, compiled=compiled, pad_to=size,
+            owned=lambda: [claims.still_held(t.claim) for t in group],
         )  # fmt: skip
         if failed_before is not None and any(f >= 0 for f in failed_before):
             fa = np.where(np.asarray(failed_before) >= 0, failed_before, np.asarray(res.state.failed_at))

@@ -603,10 +603,13 @@ def _save_members(
     keys: Sequence[dict[str, Any]],
     hist_steps: list[int],
     hist: list[np.ndarray],
+    rows: Sequence[int] | None = None,
 ) -> None:
-    """One atomic checkpoint per model: its slice of the state and its own history."""
+    """One atomic checkpoint per model: its slice of the state and its own history (``paths[j]`` holds
+    model ``rows[j]`` of the group; default ``rows = range(len(paths))``)."""
     host = jax.device_get(state)
-    for i, (path, key) in enumerate(zip(paths, keys, strict=True)):
+    rows = range(len(paths)) if rows is None else rows
+    for i, path, key in zip(rows, paths, keys, strict=True):
         mine = host._replace(**{f: _slice(getattr(host, f), i) for f in TrainState._fields if f != "step"})
         meta = dict(key, step=int(host.step), history_steps=hist_steps, history=[h[i].tolist() for h in hist])
         checkpoint.save(path, mine, meta)
@@ -652,7 +655,7 @@ def train_phase(
     progress: bool = True,
     compiled: dict[Any, Any] | None = None,
     stop_at: int | None = None,
-    on_checkpoint: Callable[[int], None] | None = None,
+    owned: Callable[[], Sequence[bool]] | None = None,
     pad_to: int | None = None,
 ) -> PhaseResult:
     """Train ``members`` together for ``steps`` steps from global step ``start_step``.
@@ -689,7 +692,10 @@ def train_phase(
         compiled: a cache of chunk functions owned by the caller, reused across groups of one phase.
         stop_at: return after the checkpoint at this global step, leaving it in place (a time-sliced
             run on a preemptible machine); the next call resumes there.
-        on_checkpoint: called with the step after each checkpoint (the sweep checks its claims there).
+        owned: asked at each checkpoint, before it is written: which models the caller still owns
+            (the sweep: whose claims this worker still holds). A model it no longer owns is neither
+            checkpointed nor reported any more (another worker has taken it over and writes it), and
+            when it owns none the phase stops there.
         pad_to: the group's full size (the sweep's group size); default the group itself.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -772,9 +778,16 @@ def train_phase(
             )
         alive = now_alive
         if paths is not None and (s - start_step) % every == 0 and s < end:
-            _save_members(paths[:m_real], state, keys[:m_real], hist_steps, hist)
-            if on_checkpoint is not None:
-                on_checkpoint(s)
+            mine = [True] * m_real if owned is None else [bool(o) for o in owned()]
+            if not any(mine):
+                log(
+                    f"\n{label}: every model of the group was taken over by another worker; stopping at step {s}"
+                )
+                break
+            keep = [i for i in range(m_real) if mine[i]]
+            _save_members(
+                [paths[i] for i in keep], state, [keys[i] for i in keep], hist_steps, hist, rows=keep
+            )
             if stop_at is not None and s >= stop_at:
                 break
         if progress:
