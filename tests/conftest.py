@@ -7,6 +7,8 @@ Both disable the deadline: the first call of a jitted function compiles.
 """
 
 import os
+import shutil
+import tempfile
 
 import jax
 import pytest
@@ -14,6 +16,30 @@ from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+#: A compilation cache for this session only (``LINVAE_TEST_COMPILE_CACHE=0`` turns it off). The suite
+#: compiles the same programs again and again: after each module's cache clear (below), in each worker
+#: subprocess of the sweep and checkpoint tests (they inherit the environment), and in every test that
+#: builds the conv model (its layers' random initialisers). XLA's compilation is deterministic, so a
+#: program read back from the cache is the program a fresh compile gives; the folder starts empty and is
+#: removed at the end, so every run still compiles each program once.
+_COMPILE_CACHE = None
+if os.environ.get("LINVAE_TEST_COMPILE_CACHE", "1") != "0" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _COMPILE_CACHE = tempfile.mkdtemp(prefix="linvae-jax-cache-")
+    os.environ.update(
+        JAX_COMPILATION_CACHE_DIR=_COMPILE_CACHE,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    )
+    jax.config.update("jax_compilation_cache_dir", _COMPILE_CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    if _COMPILE_CACHE is not None:
+        shutil.rmtree(_COMPILE_CACHE, ignore_errors=True)
+
 
 settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
