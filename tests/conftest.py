@@ -17,21 +17,23 @@ from hypothesis import HealthCheck, settings
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-#: A compilation cache for this session only (``LINVAE_TEST_COMPILE_CACHE=0`` turns it off). The suite
+#: Compilation caches for this session only (``LINVAE_TEST_COMPILE_CACHE=0`` turns them off). The suite
 #: compiles the same programs again and again: after each module's cache clear (below), in each worker
-#: subprocess of the sweep and checkpoint tests (they inherit the environment), and in every test that
-#: builds the conv model (its layers' random initialisers). XLA's compilation is deterministic, so a
-#: program read back from the cache is the program a fresh compile gives; the folder starts empty and is
-#: removed at the end, so every run still compiles each program once.
+#: subprocess of the sweep and checkpoint tests, and in every test that builds the conv model (its layers'
+#: random initialisers). XLA's compilation is deterministic, so a program read back from the cache is the
+#: program a fresh compile gives; the folders start empty and are removed at the end, so every run still
+#: compiles each program once. This process has a folder of its own, and the subprocesses the tests start
+#: share another (through the environment they inherit): JAX writes an entry in place, without a lock, so
+#: a process that ran beside the writer could read a torn entry, and here its warning would be an error.
 _COMPILE_CACHE = None
 if os.environ.get("LINVAE_TEST_COMPILE_CACHE", "1") != "0" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _COMPILE_CACHE = tempfile.mkdtemp(prefix="linvae-jax-cache-")
     os.environ.update(
-        JAX_COMPILATION_CACHE_DIR=_COMPILE_CACHE,
+        JAX_COMPILATION_CACHE_DIR=os.path.join(_COMPILE_CACHE, "subprocesses"),
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
         JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
     )
-    jax.config.update("jax_compilation_cache_dir", _COMPILE_CACHE)
+    jax.config.update("jax_compilation_cache_dir", os.path.join(_COMPILE_CACHE, "pytest"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
