@@ -22,7 +22,11 @@ from linvae.figures.runner import jsonable, run
 
 FIGURES = load_figures()
 #: Figures whose --fast compute takes more than a few seconds of CPU; still run, under -m slow.
-HEAVY = {"ichikawa-dynamics", "linear-grid", "flow-vs-map", "gain-contraction", "lambda-recovery", "datasets"}
+#: deep-linear-bridge's --fast compute and plot run in CI in tests/deep/test_bridge_linear.py.
+HEAVY = {
+    "ichikawa-dynamics", "linear-grid", "flow-vs-map", "gain-contraction", "lambda-recovery", "datasets",
+    "deep-linear-bridge",
+}  # fmt: skip
 META_KEYS = {
     "slug",
     "description",
